@@ -1,0 +1,427 @@
+//! The command line: every flag has an environment twin (for the CronJob) and a default; `--help`
+//! is the reference. Parsing ends in a validated [`Config`], or a usage error (exit 2).
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{ArgAction, Parser, ValueEnum};
+use url::Url;
+
+use crate::{config::Config, decision::Policy, vault::VaultTls};
+
+const ABOUT: &str = "Restart the External Secrets Operator when Vault is ready again but ESO's \
+ClusterSecretStore is still degraded.";
+
+const LONG_ABOUT: &str = "\
+Restart the External Secrets Operator when Vault is ready again but ESO's ClusterSecretStore is \
+still degraded.
+
+When Vault restarts it comes back sealed; ESO's store validation fails, the store's Ready condition \
+goes False, and ESO's controller backs off. After Vault is unsealed ESO stays in backoff. \
+eso-recovery checks Vault's /v1/sys/health and the store's Ready condition, and only when Vault is \
+ready AND a store is degraded does it restart ESO's Deployments, exactly as `kubectl rollout \
+restart` does. It is meant to run every minute from a CronJob; in normal operation it makes two \
+requests and exits.
+
+It restarts nothing while Vault is not ready, while the last restart is younger than --cooldown, \
+or while a rollout is still in progress. It never reads Secrets.";
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  nothing needed, or the restart (or dry run) succeeded
+  1  a Kubernetes API error, a failed restart, --wait not satisfied, or --timeout reached
+  2  invalid usage or configuration (unknown flag, bad duration, bad URL, empty list)
+
+Examples:
+  eso-recovery --dry-run            # what would happen now; patches sent with dryRun=All
+  eso-recovery --force --wait --timeout 5m
+                                    # restart now and wait for ESO to recover";
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+/// The parsed command line.
+#[derive(Debug, Parser)]
+#[command(name = "eso-recovery", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Vault's address, as for the Vault CLI.
+    #[arg(long, env = "VAULT_ADDR", value_name = "URL",
+          default_value = "http://vault.security.svc.cluster.local:8200",
+          value_parser = parse_vault_addr, help_heading = "Vault")]
+    pub vault_addr: Url,
+
+    /// A PEM file of CA certificates that sign Vault's certificate (instead of the system's).
+    #[arg(
+        long,
+        env = "VAULT_CACERT",
+        value_name = "FILE",
+        help_heading = "Vault"
+    )]
+    pub vault_cacert: Option<PathBuf>,
+
+    /// A folder of PEM files of CA certificates that sign Vault's certificate.
+    #[arg(long, env = "VAULT_CAPATH", value_name = "DIR", help_heading = "Vault")]
+    pub vault_capath: Option<PathBuf>,
+
+    /// Do not verify Vault's certificate. For a lab only.
+    #[arg(long, env = "VAULT_SKIP_VERIFY", action = ArgAction::SetTrue, help_heading = "Vault")]
+    pub vault_skip_verify: bool,
+
+    /// The name to verify Vault's certificate against, when it differs from the address's host.
+    #[arg(
+        long,
+        env = "VAULT_TLS_SERVER_NAME",
+        value_name = "NAME",
+        help_heading = "Vault"
+    )]
+    pub vault_tls_server_name: Option<String>,
+
+    /// The whole health request's time limit, body included ("5s", "500ms"; a bare number is seconds).
+    #[arg(long, env = "VAULT_CLIENT_TIMEOUT", value_name = "DURATION", default_value = "5s",
+          value_parser = parse_positive_duration, help_heading = "Vault")]
+    pub vault_timeout: Duration,
+
+    /// Count a Vault standby (429) or performance standby (473) as ready. Off by default: a standby
+    /// does not prove there is an active node, and ESO's Kubernetes-auth login is a write.
+    #[arg(long, env = "ESO_RECOVERY_STANDBY_OK", action = ArgAction::SetTrue, help_heading = "Vault")]
+    pub standby_ok: bool,
+
+    /// The ClusterSecretStores to watch, comma-separated; a restart is due if any is degraded.
+    #[arg(
+        long = "store",
+        env = "ESO_RECOVERY_STORE",
+        value_name = "NAMES",
+        default_value = "k8s-secrets",
+        value_delimiter = ',',
+        help_heading = "Kubernetes"
+    )]
+    pub stores: Vec<String>,
+
+    /// ESO's Deployments to restart, comma-separated.
+    #[arg(
+        long,
+        env = "ESO_RECOVERY_DEPLOYMENTS",
+        value_name = "NAMES",
+        default_value = "external-secrets,external-secrets-webhook,external-secrets-cert-controller",
+        value_delimiter = ',',
+        help_heading = "Kubernetes"
+    )]
+    pub deployments: Vec<String>,
+
+    /// The namespace of ESO's Deployments.
+    #[arg(
+        long,
+        env = "ESO_RECOVERY_NAMESPACE",
+        value_name = "NAMESPACE",
+        default_value = "security",
+        help_heading = "Kubernetes"
+    )]
+    pub namespace: String,
+
+    /// The kubeconfig context to use (for manual runs; in a pod the in-cluster config is used).
+    #[arg(
+        long,
+        env = "ESO_RECOVERY_CONTEXT",
+        value_name = "NAME",
+        help_heading = "Kubernetes"
+    )]
+    pub context: Option<String>,
+
+    /// No restart within this long of the newest restartedAt annotation on the Deployments.
+    #[arg(long, env = "ESO_RECOVERY_COOLDOWN", value_name = "DURATION", default_value = "5m",
+          value_parser = parse_duration, help_heading = "Behaviour")]
+    pub cooldown: Duration,
+
+    /// The whole run's time limit, whatever hangs.
+    #[arg(long, env = "ESO_RECOVERY_TIMEOUT", value_name = "DURATION", default_value = "30s",
+          value_parser = parse_positive_duration, help_heading = "Behaviour")]
+    pub timeout: Duration,
+
+    /// Run every check and send the patches with dryRun=All (proving RBAC and admission would
+    /// accept them); change nothing, write no Events.
+    #[arg(long, env = "ESO_RECOVERY_DRY_RUN", action = ArgAction::SetTrue, help_heading = "Behaviour")]
+    pub dry_run: bool,
+
+    /// Restart regardless of Vault, store, cooldown and rollout state (paused Deployments are still
+    /// refused). For incidents; it has no environment twin, so a CronJob cannot be left forcing.
+    #[arg(long, action = ArgAction::SetTrue, help_heading = "Behaviour")]
+    pub force: bool,
+
+    /// After restarting, wait until every rollout completes and every store is Ready, within --timeout.
+    #[arg(long, env = "ESO_RECOVERY_WAIT", action = ArgAction::SetTrue, help_heading = "Behaviour")]
+    pub wait: bool,
+
+    /// Log format [default: text on a terminal, json otherwise].
+    #[arg(
+        long,
+        env = "ESO_RECOVERY_LOG_FORMAT",
+        value_name = "FORMAT",
+        value_enum,
+        help_heading = "Output"
+    )]
+    pub log_format: Option<LogFormat>,
+
+    /// Log level (error, warn, info, debug, trace) or a tracing filter ("info,kube=debug").
+    #[arg(
+        long,
+        env = "ESO_RECOVERY_LOG_LEVEL",
+        value_name = "LEVEL",
+        default_value = "info",
+        help_heading = "Output"
+    )]
+    pub log_level: String,
+}
+
+/// A configuration problem found after parsing; reported like clap's own errors (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl Cli {
+    /// Validates what clap cannot check on its own and builds the run's configuration.
+    pub fn into_config(self) -> Result<Config, UsageError> {
+        let stores = names(
+            self.stores,
+            "--store (ESO_RECOVERY_STORE)",
+            "ClusterSecretStore",
+        )?;
+        let deployments = names(
+            self.deployments,
+            "--deployments (ESO_RECOVERY_DEPLOYMENTS)",
+            "Deployment",
+        )?;
+        check_name(
+            &self.namespace,
+            "--namespace (ESO_RECOVERY_NAMESPACE)",
+            "namespace",
+            63,
+        )?;
+        if self.vault_cacert.is_some() && self.vault_skip_verify {
+            tracing::warn!("--vault-skip-verify is set: --vault-cacert is not used");
+        }
+        Ok(Config {
+            vault_addr: self.vault_addr,
+            vault_tls: VaultTls {
+                ca_cert: self.vault_cacert,
+                ca_path: self.vault_capath,
+                skip_verify: self.vault_skip_verify,
+                server_name: self.vault_tls_server_name.filter(|s| !s.is_empty()),
+            },
+            vault_timeout: self.vault_timeout,
+            stores,
+            namespace: self.namespace,
+            deployments,
+            context: self.context.filter(|c| !c.is_empty()),
+            policy: Policy {
+                cooldown: self.cooldown,
+                standby_ok: self.standby_ok,
+                force: self.force,
+            },
+            dry_run: self.dry_run,
+            wait: self.wait,
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// Trims, drops empty entries, refuses an empty list, duplicates and invalid names.
+fn names(raw: Vec<String>, flag: &str, what: &str) -> Result<Vec<String>, UsageError> {
+    let mut out: Vec<String> = Vec::new();
+    for name in raw.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        check_name(name, flag, what, 253)?;
+        if out.iter().any(|n| n == name) {
+            return Err(UsageError(format!(
+                "{flag}: {what} {name:?} is listed twice"
+            )));
+        }
+        out.push(name.to_string());
+    }
+    if out.is_empty() {
+        return Err(UsageError(format!(
+            "{flag}: the list is empty; name at least one {what}"
+        )));
+    }
+    Ok(out)
+}
+
+/// Kubernetes object names: lowercase RFC 1123 (a typo caught here, not as a 404 every minute).
+fn check_name(name: &str, flag: &str, what: &str, max: usize) -> Result<(), UsageError> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let ok = name.len() <= max
+        && if max == 63 {
+            label_ok(name)
+        } else {
+            name.split('.').all(label_ok)
+        };
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "{flag}: {what} name {name:?} is not a valid Kubernetes name (lowercase letters, digits, '-'{}, at most {max} characters)",
+            if max == 63 { "" } else { " and '.'" }
+        )))
+    }
+}
+
+fn parse_vault_addr(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s.trim())
+        .map_err(|e| format!("{e} (expected e.g. https://vault.security.svc:8200)"))?;
+    match url.scheme() {
+        "http" | "https" => {}
+        other => return Err(format!("scheme {other:?} is not http or https")),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("no host".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("the address must not have a query or fragment".into());
+    }
+    Ok(url)
+}
+
+/// Durations as people write them: "30s", "5m", "1m30s", "500ms"; a bare number is seconds
+/// (as `VAULT_CLIENT_TIMEOUT` allows).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 30s, 5m, 1m30s)"))
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("must be more than zero".into()),
+        d => Ok(d),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let mut argv = vec!["eso-recovery"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .into_config()
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(
+            c.vault_addr.as_str(),
+            "http://vault.security.svc.cluster.local:8200/"
+        );
+        assert_eq!(c.stores, ["k8s-secrets"]);
+        assert_eq!(
+            c.deployments,
+            [
+                "external-secrets",
+                "external-secrets-webhook",
+                "external-secrets-cert-controller"
+            ]
+        );
+        assert_eq!(c.namespace, "security");
+        assert_eq!(c.policy.cooldown, Duration::from_secs(300));
+        assert_eq!(c.timeout, Duration::from_secs(30));
+        assert_eq!(c.vault_timeout, Duration::from_secs(5));
+        assert!(!c.dry_run && !c.policy.force && !c.wait && !c.policy.standby_ok);
+    }
+
+    #[test]
+    fn durations() {
+        for (text, secs) in [
+            ("30s", 30.0),
+            ("5m", 300.0),
+            ("1m30s", 90.0),
+            ("1m 30s", 90.0),
+            ("500ms", 0.5),
+            ("7", 7.0),
+        ] {
+            assert_eq!(parse_duration(text).unwrap().as_secs_f64(), secs, "{text}");
+        }
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("-5s").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn lists_are_trimmed_and_checked() {
+        let c = parse(&["--store", " a , b ,", "--deployments", "x"]).unwrap();
+        assert_eq!(c.stores, ["a", "b"]);
+        assert_eq!(c.deployments, ["x"]);
+    }
+
+    #[test]
+    fn bad_inputs_name_the_input() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--cooldown", "5x"], "--cooldown"),
+            (&["--timeout", "0s"], "more than zero"),
+            (&["--vault-timeout", "soon"], "--vault-timeout"),
+            (&["--vault-addr", "vault:8200"], "--vault-addr"),
+            (&["--vault-addr", "ftp://vault"], "not http or https"),
+            (&["--vault-addr", "not a url"], "--vault-addr"),
+            (
+                &["--store", ""],
+                "--store (ESO_RECOVERY_STORE): the list is empty",
+            ),
+            (&["--store", ",,"], "the list is empty"),
+            (&["--deployments", "a,a"], "listed twice"),
+            (
+                &["--deployments", "Bad_Name"],
+                "\"Bad_Name\" is not a valid Kubernetes name",
+            ),
+            (&["--namespace", "a.b"], "--namespace"),
+            (&["--log-format", "xml"], "--log-format"),
+            (&["--frobnicate"], "--frobnicate"),
+        ];
+        for (args, want) in cases {
+            let err = parse(args).unwrap_err();
+            assert!(err.contains(want), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn help_documents_env_twins_and_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for needle in [
+            "[env: VAULT_ADDR=",
+            "[env: VAULT_CACERT=",
+            "[env: VAULT_CAPATH=",
+            "[env: VAULT_SKIP_VERIFY=",
+            "[env: VAULT_TLS_SERVER_NAME=",
+            "[env: VAULT_CLIENT_TIMEOUT=",
+            "[env: ESO_RECOVERY_STORE=",
+            "[env: ESO_RECOVERY_COOLDOWN=",
+            "[env: ESO_RECOVERY_TIMEOUT=",
+            "[default: 5m]",
+            "Exit codes:",
+            "kubectl rollout restart",
+        ] {
+            assert!(help.contains(needle), "--help lacks {needle:?}");
+        }
+    }
+}

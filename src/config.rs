@@ -1,0 +1,34 @@
+//! The validated settings of one run.
+
+use std::time::Duration;
+
+use url::Url;
+
+use crate::{decision::Policy, vault::VaultTls};
+
+/// Everything a run needs to know, already checked (see [`crate::cli::Cli::into_config`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Vault's base address.
+    pub vault_addr: Url,
+    /// How Vault's certificate is verified.
+    pub vault_tls: VaultTls,
+    /// The health request's limit.
+    pub vault_timeout: Duration,
+    /// ClusterSecretStores to watch.
+    pub stores: Vec<String>,
+    /// The namespace of ESO's Deployments.
+    pub namespace: String,
+    /// ESO's Deployments.
+    pub deployments: Vec<String>,
+    /// A kubeconfig context, for manual runs.
+    pub context: Option<String>,
+    /// What the decision depends on.
+    pub policy: Policy,
+    /// Send patches with `dryRun=All` and write no Events.
+    pub dry_run: bool,
+    /// Wait for the rollouts and the stores after restarting.
+    pub wait: bool,
+    /// The whole run's limit.
+    pub timeout: Duration,
+}
