@@ -129,6 +129,44 @@ mod tests {
         assert_eq!(w.type_.as_deref(), Some("Warning"));
     }
 
+    #[tokio::test]
+    async fn publish_posts_events_k8s_io_v1_and_survives_a_refusal() {
+        let (client, mut server) = crate::fixtures::mock_client();
+        let api: Api<Event> = Api::namespaced(client, "security");
+        let now: Timestamp = "2026-12-01T12:00:00Z".parse().unwrap();
+        let e = event(
+            "security",
+            "external-secrets",
+            None,
+            Kind::Restarted,
+            "why",
+            now,
+            "pod-1",
+        );
+        let sent = serde_json::to_value(&e).unwrap();
+        let task = tokio::spawn(async move { publish(&api, vec![e]).await });
+        let got = server
+            .answer(
+                403,
+                crate::fixtures::status_error(
+                    403,
+                    "Forbidden",
+                    "events.events.k8s.io is forbidden",
+                ),
+            )
+            .await;
+        assert_eq!(got.method, "POST");
+        assert_eq!(
+            got.path,
+            "/apis/events.k8s.io/v1/namespaces/security/events"
+        );
+        assert_eq!(got.query_pairs(), ["fieldManager=eso-recovery"]);
+        assert_eq!(got.content_type, "application/json");
+        assert_eq!(got.body, sent);
+        // A refused Event is only logged.
+        task.await.unwrap();
+    }
+
     #[test]
     fn notes_are_cut_to_the_api_limit_on_a_char_boundary() {
         let long = "é".repeat(2000);

@@ -96,8 +96,17 @@ pub struct Received {
     pub body: Value,
 }
 
+impl Received {
+    /// The query's `key=value` pairs, sorted (kube writes `?&a=b`, which servers accept).
+    pub fn query_pairs(&self) -> Vec<&str> {
+        let mut pairs: Vec<&str> = self.query.split('&').filter(|p| !p.is_empty()).collect();
+        pairs.sort_unstable();
+        pairs
+    }
+}
+
 /// The API-server side of a `tower-test` mock client.
-pub struct ApiServerVerifier(tower_test::mock::Handle<Request<Body>, Response<Body>>);
+pub struct ApiServerVerifier(pub tower_test::mock::Handle<Request<Body>, Response<Body>>);
 
 /// A client whose every request goes to the returned verifier.
 pub fn mock_client() -> (Client, ApiServerVerifier) {

@@ -87,6 +87,127 @@ pub async fn restart_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::{deployment, mock_client, state, status_error};
+
+    #[tokio::test]
+    async fn restart_sends_kubectls_patch_with_the_field_manager() {
+        for dry_run in [false, true] {
+            let (client, mut server) = mock_client();
+            let api: Api<Deployment> = Api::namespaced(client, "security");
+            let task = tokio::spawn(async move {
+                restart_all(
+                    &api,
+                    &[state("external-secrets")],
+                    "2026-12-01T12:00:00Z",
+                    dry_run,
+                )
+                .await
+            });
+            let got = server
+                .answer(
+                    200,
+                    serde_json::to_value(deployment("external-secrets")).unwrap(),
+                )
+                .await;
+            assert_eq!(got.method, "PATCH");
+            assert_eq!(
+                got.path,
+                "/apis/apps/v1/namespaces/security/deployments/external-secrets"
+            );
+            let want_query: &[&str] = if dry_run {
+                &["dryRun=All", "fieldManager=eso-recovery"]
+            } else {
+                &["fieldManager=eso-recovery"]
+            };
+            assert_eq!(got.query_pairs(), want_query, "dry_run={dry_run}");
+            assert_eq!(got.content_type, "application/strategic-merge-patch+json");
+            assert_eq!(got.body, restart_patch("2026-12-01T12:00:00Z"));
+            let results = task.await.unwrap();
+            assert_eq!(
+                results,
+                [RestartResult {
+                    name: "external-secrets".into(),
+                    outcome: Ok(())
+                }]
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn one_failing_patch_does_not_stop_the_others() {
+        let (client, mut server) = mock_client();
+        let api: Api<Deployment> = Api::namespaced(client, "security");
+        let targets = vec![state("a"), state("b"), state("c")];
+        let task = tokio::spawn(async move {
+            restart_all(&api, &targets, "2026-12-01T12:00:00Z", false).await
+        });
+        for _ in 0..3 {
+            // The patches are concurrent: answer each by the name it asks for.
+            let (request, send) = server.0.next_request().await.unwrap();
+            let path = request.uri().path().to_string();
+            let response = if path.ends_with("/b") {
+                http::Response::builder()
+                    .status(500)
+                    .body(kube::client::Body::from(
+                        serde_json::to_vec(&status_error(500, "InternalError", "etcd timeout"))
+                            .unwrap(),
+                    ))
+            } else {
+                http::Response::builder()
+                    .status(200)
+                    .body(kube::client::Body::from(
+                        serde_json::to_vec(&deployment("x")).unwrap(),
+                    ))
+            };
+            send.send_response(response.unwrap());
+        }
+        let results = task.await.unwrap();
+        assert!(results[0].outcome.is_ok());
+        let err = results[1].outcome.as_ref().unwrap_err();
+        assert!(
+            err.starts_with(
+                "restarting Deployment security/b: HTTP 500 InternalError: etcd timeout"
+            ),
+            "{err}"
+        );
+        assert!(results[2].outcome.is_ok());
+    }
+
+    #[tokio::test]
+    async fn read_all_keeps_each_error_with_its_deployment() {
+        let (client, mut server) = mock_client();
+        let api: Api<Deployment> = Api::namespaced(client, "security");
+        let names = vec!["a".to_string(), "gone".to_string()];
+        let task = tokio::spawn(async move { read_all(&api, &names).await });
+        for _ in 0..2 {
+            let (request, send) = server.0.next_request().await.unwrap();
+            assert_eq!(request.method(), "GET");
+            let gone = request.uri().path().ends_with("/gone");
+            let (code, body) = if gone {
+                (
+                    404,
+                    status_error(404, "NotFound", "deployments.apps \"gone\" not found"),
+                )
+            } else {
+                (200, serde_json::to_value(deployment("a")).unwrap())
+            };
+            send.send_response(
+                http::Response::builder()
+                    .status(code)
+                    .body(kube::client::Body::from(serde_json::to_vec(&body).unwrap()))
+                    .unwrap(),
+            );
+        }
+        let got = task.await.unwrap();
+        assert_eq!(got[0].state.as_ref().unwrap().name, "a");
+        assert!(
+            got[1]
+                .state
+                .as_ref()
+                .unwrap_err()
+                .contains("reading Deployment security/gone: HTTP 404 NotFound")
+        );
+    }
 
     #[test]
     fn the_patch_is_kubectls() {

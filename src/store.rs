@@ -136,6 +136,56 @@ mod tests {
         parse_status(Some(&v))
     }
 
+    #[tokio::test]
+    async fn read_is_one_get_of_the_cluster_scoped_store() {
+        let (client, mut server) = crate::fixtures::mock_client();
+        let read = tokio::spawn(async move { read(&client, "k8s-secrets").await });
+        let got = server
+            .answer(
+                200,
+                crate::fixtures::store_object(
+                    "k8s-secrets",
+                    "False",
+                    "InvalidProviderConfig",
+                    "unable to create client",
+                ),
+            )
+            .await;
+        assert_eq!(got.method, "GET");
+        assert_eq!(
+            got.path,
+            "/apis/external-secrets.io/v1/clustersecretstores/k8s-secrets"
+        );
+        assert_eq!(got.query, "");
+        assert!(matches!(
+            read.await.unwrap().unwrap(),
+            StoreCondition::Degraded(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn read_errors_name_the_store_and_the_cause() {
+        for (code, reason, hint) in [
+            (404, "NotFound", "check the name"),
+            (403, "Forbidden", "RBAC"),
+            (500, "InternalError", ""),
+        ] {
+            let (client, mut server) = crate::fixtures::mock_client();
+            let read = tokio::spawn(async move { read(&client, "k8s-secrets").await });
+            server
+                .answer(code, crate::fixtures::status_error(code, reason, "boom"))
+                .await;
+            let err = read.await.unwrap().unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!(
+                    "reading ClusterSecretStore k8s-secrets: HTTP {code} {reason}: boom"
+                )),
+                "{err}"
+            );
+            assert!(err.contains(hint), "{err}");
+        }
+    }
+
     #[test]
     fn esos_degraded_status() {
         let got = parse(json!({"conditions": [{

@@ -1,0 +1,483 @@
+//! The built binary against a real kube-apiserver (RBAC and PodSecurity admission on, ESO's real
+//! CRDs) and a real OpenBao. One control plane serves the whole file; tests that need the design's
+//! exact names (`security`, `k8s-secrets`) take turns, the others use their own namespace.
+
+mod support;
+
+use std::{path::Path, sync::Mutex, time::Duration};
+
+use support::{
+    controlplane::{ControlPlane, repo},
+    eso, expect,
+    openbao::OpenBao,
+    seed::Seed,
+};
+
+/// Serialises the tests that use the design's own names.
+static DESIGN: Mutex<()> = Mutex::new(());
+
+fn design_lock() -> std::sync::MutexGuard<'static, ()> {
+    DESIGN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn admin(cp: &ControlPlane) -> Option<&Path> {
+    Some(cp.admin_kubeconfig.as_path())
+}
+
+/// Runs eso-recovery as the admin against a seed and a Vault.
+fn run(cp: &ControlPlane, seed: &Seed, bao: &OpenBao, extra: &[&str]) -> support::Run {
+    // A flag given in `extra` replaces the seed's (clap appends repeated list flags).
+    let overridden = |a: &String| {
+        extra
+            .iter()
+            .any(|e| e.split('=').next() == a.split('=').next())
+    };
+    let mut args: Vec<String> = seed.args().into_iter().filter(|a| !overridden(a)).collect();
+    args.push(format!("--vault-addr={}", bao.addr));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    eso(admin(cp), &args, &[])
+}
+
+fn apply_manifests(cp: &ControlPlane) {
+    let dir = repo().join("manifests");
+    let out = cp.kubectl_output(&["apply", "-k", &dir.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "apply -k manifests/: {stderr}"
+    );
+}
+
+#[test]
+fn manifests_apply_cleanly_with_no_pod_security_warning() {
+    let _g = design_lock();
+    let cp = ControlPlane::shared();
+    Seed::design().apply(cp);
+    let dir = repo().join("manifests").display().to_string();
+    for extra in [&["--dry-run=server"][..], &[][..]] {
+        let mut args = vec!["apply", "-k", &dir];
+        args.extend_from_slice(extra);
+        let out = cp.kubectl_output(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "kubectl {args:?}: {stderr}");
+        assert!(
+            !stderr.contains("Warning"),
+            "kubectl {args:?} warned: {stderr}"
+        );
+    }
+    let cronjob = cp.get_json(&["cronjob", "eso-recovery", "-n", "security"]);
+    assert_eq!(cronjob["spec"]["concurrencyPolicy"], "Forbid");
+    assert_eq!(
+        cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/your-org/eso-recovery:0.1.0"
+    );
+
+    // The check can fail: the same namespace warns about a pod template that is not restricted.
+    let bad = r#"{"apiVersion":"batch/v1","kind":"CronJob","metadata":{"name":"not-restricted","namespace":"security"},
+      "spec":{"schedule":"* * * * *","jobTemplate":{"spec":{"template":{"spec":{"restartPolicy":"Never",
+      "containers":[{"name":"c","image":"busybox"}]}}}}}}"#;
+    let path = std::env::temp_dir().join(format!("bad-cronjob-{}.json", std::process::id()));
+    std::fs::write(&path, bad).unwrap();
+    let out = cp.kubectl_output(&[
+        "apply",
+        "--dry-run=server",
+        "-f",
+        &path.display().to_string(),
+    ]);
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("would violate PodSecurity \"restricted"),
+        "no PodSecurity warning for an unrestricted pod: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn least_privilege_identity_runs_and_is_refused_everything_else() {
+    let _g = design_lock();
+    let cp = ControlPlane::shared();
+    let seed = Seed::design();
+    seed.apply(cp);
+    apply_manifests(cp);
+    seed.set_restarted_at(cp, None);
+    cp.apply(
+        "apiVersion: external-secrets.io/v1\nkind: ClusterSecretStore\nmetadata:\n  name: other-store\nspec:\n  provider:\n    fake:\n      data: []\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: other-app\n  namespace: security\nspec:\n  replicas: 0\n  selector:\n    matchLabels: {app: other}\n  template:\n    metadata:\n      labels: {app: other}\n    spec:\n      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n      containers:\n      - name: c\n        image: busybox\n        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n",
+    );
+    let sa = cp.kubeconfig_for("security", "eso-recovery");
+    let refused = |args: &[&str]| {
+        let out = cp.kubectl_as(&sa, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("Forbidden"),
+            "{args:?} was not refused: {stderr}"
+        );
+    };
+    refused(&["get", "secrets", "-n", "security"]);
+    refused(&["get", "secret", "anything", "-n", "security"]);
+    refused(&[
+        "patch",
+        "deployment",
+        "other-app",
+        "-n",
+        "security",
+        "-p",
+        r#"{"metadata":{"labels":{"x":"y"}}}"#,
+    ]);
+    refused(&["get", "clustersecretstore", "other-store"]);
+    refused(&["get", "deployments", "-n", "security"]);
+
+    let bao = OpenBao::dev();
+    // Healthy, as the ServiceAccount.
+    let healthy = eso(Some(&sa), &[&format!("--vault-addr={}", bao.addr)], &[]);
+    expect(&healthy, 0, "store_healthy");
+
+    // Degraded: a dry run as the ServiceAccount proves RBAC and admission accept the patches.
+    seed.set_store(cp, false);
+    let dry = eso(
+        Some(&sa),
+        &[&format!("--vault-addr={}", bao.addr), "--dry-run"],
+        &[],
+    );
+    expect(&dry, 0, "would_restart");
+    assert_eq!(
+        seed.restarted_at(cp),
+        vec![None, None, None],
+        "a dry run changed the Deployments"
+    );
+    assert!(seed.events(cp).is_empty(), "a dry run wrote Events");
+
+    // Another Deployment in the list is refused by RBAC: exit 1 naming it, the others restarted.
+    let other = eso(
+        Some(&sa),
+        &[
+            &format!("--vault-addr={}", bao.addr),
+            "--deployments=external-secrets,other-app",
+        ],
+        &[],
+    );
+    expect(&other, 1, "restart_failed");
+    assert!(
+        other.stdout.contains("security/other-app: HTTP 403"),
+        "{}",
+        other.dump()
+    );
+    assert!(seed.restarted_at(cp)[0].is_some());
+    seed.set_store(cp, true);
+    seed.set_restarted_at(cp, None);
+
+    // Another store is refused to this identity: exit 1 naming the store.
+    let store = eso(
+        Some(&sa),
+        &[&format!("--vault-addr={}", bao.addr), "--store=other-store"],
+        &[],
+    );
+    expect(&store, 1, "store_read_failed");
+    assert!(
+        store
+            .stdout
+            .contains("reading ClusterSecretStore other-store: HTTP 403"),
+        "{}",
+        store.dump()
+    );
+}
+
+#[test]
+fn recovery_after_a_vault_restart_with_raft_storage() {
+    let _g = design_lock();
+    let cp = ControlPlane::shared();
+    let seed = Seed::design();
+    seed.apply(cp);
+    apply_manifests(cp);
+    seed.set_restarted_at(cp, None);
+    let sa = cp.kubeconfig_for("security", "eso-recovery");
+    let mut bao = OpenBao::raft();
+    let addr = format!("--vault-addr={}", bao.addr);
+    let as_sa = |extra: &[&str]| {
+        let mut args = vec![addr.clone()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        eso(Some(&sa), &args, &[])
+    };
+
+    // Unsealed and Ready: nothing.
+    expect(&as_sa(&[]), 0, "store_healthy");
+
+    // Sealed and degraded: nothing while Vault is sealed.
+    bao.seal();
+    seed.set_store(cp, false);
+    let sealed = as_sa(&[]);
+    expect(&sealed, 0, "vault_not_ready");
+    assert_eq!(sealed.summary["vault"], "sealed");
+
+    // The process restarts and comes back sealed (503): still nothing.
+    bao.restart();
+    bao.wait_code(503);
+    expect(&as_sa(&[]), 0, "vault_not_ready");
+    assert_eq!(seed.restarted_at(cp), vec![None, None, None]);
+
+    // Unsealed: restart all three, with Events saying why.
+    bao.unseal();
+    let before = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_secs(1))
+        .unwrap();
+    let restart = as_sa(&[]);
+    expect(&restart, 0, "restarted");
+    for (name, at) in seed.deployments.iter().zip(seed.restarted_at(cp)) {
+        let at: jiff::Timestamp = at
+            .unwrap_or_else(|| panic!("{name} has no restartedAt"))
+            .parse()
+            .unwrap();
+        assert!(
+            at >= before - jiff::SignedDuration::from_secs(1),
+            "{name}: restartedAt {at} is not fresh"
+        );
+    }
+    let events = seed.events(cp);
+    for name in &seed.deployments {
+        let e = events
+            .iter()
+            .find(|e| e["regarding"]["name"] == name.as_str())
+            .unwrap_or_else(|| panic!("no Event on {name}: {events:?}"));
+        assert_eq!(e["type"], "Normal");
+        assert_eq!(e["reason"], "Restarted");
+        let note = e["note"].as_str().unwrap();
+        assert!(
+            note.contains("ClusterSecretStore k8s-secrets is degraded (InvalidProviderConfig"),
+            "{note}"
+        );
+        assert!(note.contains("Vault is active"), "{note}");
+    }
+
+    // The next run, a minute later in real life, is inside the cooldown.
+    seed.complete_rollouts(cp);
+    let again = as_sa(&[]);
+    expect(&again, 0, "cooldown");
+    assert!(
+        again.summary["reasons"]
+            .to_string()
+            .contains("next restart possible at"),
+        "{}",
+        again.dump()
+    );
+    seed.set_store(cp, true);
+    seed.set_restarted_at(cp, None);
+}
+
+#[test]
+fn decision_table_against_the_real_api_server() {
+    let cp = ControlPlane::shared();
+    let seed = Seed::own("table");
+    seed.apply(cp);
+    let bao = OpenBao::dev();
+
+    expect(&run(cp, &seed, &bao, &[]), 0, "store_healthy");
+
+    seed.set_store(cp, false);
+    let restart = run(cp, &seed, &bao, &[]);
+    expect(&restart, 0, "restarted");
+    assert!(seed.restarted_at(cp).iter().all(Option::is_some));
+
+    // Right after: the rollout has not been observed yet, and the cooldown runs.
+    expect(&run(cp, &seed, &bao, &[]), 0, "cooldown");
+    let rolling = run(cp, &seed, &bao, &["--cooldown=0s"]);
+    expect(&rolling, 0, "rollout_in_progress");
+    assert!(
+        rolling.summary["reasons"]
+            .to_string()
+            .contains("waiting for the rollout to be observed"),
+        "{}",
+        rolling.dump()
+    );
+
+    // --force ignores the cooldown and the rollout.
+    expect(&run(cp, &seed, &bao, &["--force"]), 0, "restarted");
+
+    // An old restart is outside the cooldown.
+    seed.set_restarted_at(cp, Some("2020-01-01T00:00:00Z"));
+    expect(&run(cp, &seed, &bao, &["--dry-run"]), 0, "would_restart");
+    assert!(
+        seed.restarted_at(cp)
+            .iter()
+            .all(|a| a.as_deref() == Some("2020-01-01T00:00:00Z"))
+    );
+
+    // Unparsable and future annotations.
+    seed.set_restarted_at(cp, Some("not-a-time"));
+    let unparsable = run(cp, &seed, &bao, &["--dry-run"]);
+    expect(&unparsable, 0, "would_restart");
+    assert!(
+        unparsable
+            .stderr
+            .contains("unparsable restartedAt annotation"),
+        "{}",
+        unparsable.dump()
+    );
+    seed.set_restarted_at(cp, Some("2099-01-01T00:00:00Z"));
+    expect(&run(cp, &seed, &bao, &["--dry-run"]), 0, "cooldown");
+
+    // A paused Deployment is refused like kubectl does; the others are restarted.
+    seed.set_restarted_at(cp, None);
+    cp.kubectl(&[
+        "patch",
+        "deployment",
+        "external-secrets-webhook",
+        "-n",
+        &seed.namespace,
+        "-p",
+        r#"{"spec":{"paused":true}}"#,
+    ]);
+    seed.complete_rollouts(cp);
+    let paused = run(cp, &seed, &bao, &[]);
+    expect(&paused, 1, "restart_failed");
+    assert!(paused.stdout.contains("paused"), "{}", paused.dump());
+    let at = seed.restarted_at(cp);
+    assert!(
+        at[0].is_some() && at[1].is_none() && at[2].is_some(),
+        "{at:?}"
+    );
+    let warnings: Vec<_> = seed
+        .events(cp)
+        .into_iter()
+        .filter(|e| e["type"] == "Warning")
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|e| e["regarding"]["name"] == "external-secrets-webhook"),
+        "{warnings:?}"
+    );
+    cp.kubectl(&[
+        "patch",
+        "deployment",
+        "external-secrets-webhook",
+        "-n",
+        &seed.namespace,
+        "-p",
+        r#"{"spec":{"paused":false}}"#,
+    ]);
+
+    // One Deployment missing: the others restarted, exit 1 naming it.
+    seed.set_restarted_at(cp, None);
+    let missing = run(
+        cp,
+        &seed,
+        &bao,
+        &["--deployments=external-secrets,does-not-exist"],
+    );
+    expect(&missing, 1, "restart_failed");
+    assert!(
+        missing.stdout.contains(&format!(
+            "reading Deployment {}/does-not-exist: HTTP 404",
+            seed.namespace
+        )),
+        "{}",
+        missing.dump()
+    );
+    assert!(seed.restarted_at(cp)[0].is_some());
+
+    // A missing store is an error naming it.
+    let no_store = run(cp, &seed, &bao, &["--store=no-such-store"]);
+    expect(&no_store, 1, "store_read_failed");
+    assert!(
+        no_store
+            .stdout
+            .contains("reading ClusterSecretStore no-such-store: HTTP 404"),
+        "{}",
+        no_store.dump()
+    );
+
+    // A store ESO has not reconciled yet (no status): a warning, nothing restarted.
+    cp.apply("apiVersion: external-secrets.io/v1\nkind: ClusterSecretStore\nmetadata:\n  name: store-table-new\nspec:\n  provider:\n    fake:\n      data: []\n");
+    let fresh = run(cp, &seed, &bao, &["--store=store-table-new"]);
+    expect(&fresh, 0, "store_unknown");
+    assert!(fresh.stderr.contains("no status yet"), "{}", fresh.dump());
+
+    // A bad token: 401, exit 1.
+    let bad = eso(
+        Some(&cp.kubeconfig_with_bad_token()),
+        &[&format!("--vault-addr={}", bao.addr)],
+        &[],
+    );
+    expect(&bad, 1, "store_read_failed");
+    assert!(bad.stdout.contains("HTTP 401"), "{}", bad.dump());
+}
+
+#[test]
+fn wait_returns_when_recovered_and_fails_at_its_deadline() {
+    let cp = ControlPlane::shared();
+    let seed = Seed::own("wait");
+    seed.apply(cp);
+    let bao = OpenBao::dev();
+    seed.set_store(cp, false);
+
+    // Left pending: exit 1 at the deadline, naming what was pending.
+    let pending = run(cp, &seed, &bao, &["--wait", "--timeout=4s"]);
+    expect(&pending, 1, "wait_timed_out");
+    assert!(
+        pending.elapsed < Duration::from_secs(8),
+        "{:?}",
+        pending.elapsed
+    );
+    assert!(
+        pending.stdout.contains("still pending"),
+        "{}",
+        pending.dump()
+    );
+
+    // Recovered while waiting: the store flips to Ready and the rollouts complete.
+    let helper = {
+        let seed = seed.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(3));
+            seed.set_store(cp, true);
+            seed.complete_rollouts(cp);
+        })
+    };
+    let done = run(cp, &seed, &bao, &["--wait", "--force", "--timeout=30s"]);
+    helper.join().unwrap();
+    expect(&done, 0, "recovered");
+    assert!(done.elapsed >= Duration::from_secs(3));
+    for d in done.summary["deployments"].as_array().unwrap() {
+        assert_eq!(d["result"], "rolled out", "{}", done.dump());
+    }
+}
+
+#[test]
+fn a_restart_makes_a_real_rollout_with_the_controller_manager() {
+    let cp = ControlPlane::start(true);
+    let seed = Seed::own("rollout");
+    seed.apply(&cp);
+    let replica_sets = |cp: &ControlPlane| -> usize {
+        let list = cp.get_json(&["replicasets", "-n", &seed.namespace]);
+        list["items"].as_array().map_or(0, Vec::len)
+    };
+    support::procs::wait_until("the first ReplicaSets", Duration::from_secs(60), || {
+        replica_sets(&cp) == 3
+    });
+    // The deployment controller now owns the status; pods stay Pending (no kubelet), so the
+    // rollout never completes: --force restarts anyway.
+    let bao = OpenBao::dev();
+    seed.set_store(&cp, false);
+    let restart = run(&cp, &seed, &bao, &["--force"]);
+    expect(&restart, 0, "restarted");
+    support::procs::wait_until(
+        "a second ReplicaSet per Deployment",
+        Duration::from_secs(60),
+        || replica_sets(&cp) == 6,
+    );
+    let list = cp.get_json(&["replicasets", "-n", &seed.namespace]);
+    for d in &seed.deployments {
+        let newest = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|rs| rs["metadata"]["ownerReferences"][0]["name"] == d.as_str())
+            .filter(|rs| !rs["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"].is_null())
+            .count();
+        assert_eq!(newest, 1, "{d} has no ReplicaSet from the restart");
+    }
+    // Without --force the unfinished rollout holds any further restart.
+    let held = run(&cp, &seed, &bao, &["--cooldown=0s"]);
+    expect(&held, 0, "rollout_in_progress");
+}

