@@ -4,6 +4,7 @@
 
 pub mod controlplane;
 pub mod fake_api;
+pub mod fake_vault;
 pub mod openbao;
 pub mod procs;
 pub mod seed;

@@ -1,0 +1,426 @@
+//! Faults, run with the built binary: a real OpenBao for everything it can do (stopped, killed,
+//! TLS with the right and wrong CA), a Vault stand-in for the answers OpenBao never gives, and the
+//! in-process Kubernetes stand-in for the API faults a real server cannot produce on demand.
+//! In every test the store is degraded, so a wrong "ready" would show as a restart.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{
+    Run, eso, expect,
+    fake_api::{FakeApi, store},
+    fake_vault::{ACTIVE, Answer, FakeVault},
+    openbao::OpenBao,
+};
+
+fn run(api: &FakeApi, vault: &str, extra: &[&str]) -> Run {
+    let mut args = vec![format!("--vault-addr={vault}")];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    eso(Some(&api.kubeconfig), &args, &[])
+}
+
+fn patches(api: &FakeApi) -> usize {
+    api.requests()
+        .iter()
+        .filter(|r| r.starts_with("PATCH"))
+        .count()
+}
+
+#[track_caller]
+fn not_ready(run: &Run, api: &FakeApi, vault_says: &str) {
+    expect(run, 0, "vault_not_ready");
+    let vault = run.summary["vault"].as_str().unwrap_or_default();
+    assert!(
+        vault.contains(vault_says),
+        "vault={vault:?}, wanted {vault_says:?}\n{}",
+        run.dump()
+    );
+    assert_eq!(patches(api), 0, "patched while Vault was not ready");
+}
+
+#[test]
+fn real_openbao_ready_restarts_and_no_namespace_header_leaks() {
+    let api = FakeApi::start();
+    let bao = OpenBao::dev();
+    // VAULT_NAMESPACE must not reach sys/health (OpenBao answers 400 inside a namespace).
+    let mut args = vec![format!("--vault-addr={}", bao.addr)];
+    args.push("--log-level=debug".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = eso(
+        Some(&api.kubeconfig),
+        &args,
+        &[("VAULT_NAMESPACE", "team-a")],
+    );
+    expect(&r, 0, "restarted");
+    assert_eq!(patches(&api), 3);
+    let events = api.with(|s| s.events.clone());
+    assert_eq!(events.len(), 3);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["type"] == "Normal" && e["reason"] == "Restarted")
+    );
+    // Every line is one JSON object, the summary too.
+    for line in r.stderr.lines().chain(r.stdout.lines()) {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not JSON: {line}"
+        );
+    }
+}
+
+#[test]
+fn vault_namespace_header_is_not_sent() {
+    let api = FakeApi::start();
+    let vault = FakeVault::start(Answer::Fixed(200, ACTIVE.into()));
+    let r = eso(
+        Some(&api.kubeconfig),
+        &[&format!("--vault-addr={}", vault.addr), "--dry-run"],
+        &[("VAULT_NAMESPACE", "team-a")],
+    );
+    expect(&r, 0, "would_restart");
+    let seen = vault
+        .requests
+        .lock()
+        .unwrap()
+        .join("\n")
+        .to_ascii_lowercase();
+    assert!(seen.starts_with("get /v1/sys/health http/1.1"), "{seen}");
+    assert!(!seen.contains("x-vault-namespace"), "{seen}");
+}
+
+#[test]
+fn sealed_openbao_and_restarted_sealed_openbao_hold() {
+    let api = FakeApi::start();
+    let bao = OpenBao::dev();
+    bao.seal();
+    not_ready(&run(&api, &bao.addr, &[]), &api, "sealed");
+}
+
+#[test]
+fn stopped_vault_ends_within_the_vault_timeout() {
+    let api = FakeApi::start();
+    let bao = OpenBao::dev();
+    bao.signal(libc::SIGSTOP);
+    let r = run(&api, &bao.addr, &["--vault-timeout=2s", "--timeout=10s"]);
+    bao.signal(libc::SIGCONT);
+    not_ready(&r, &api, "timed out");
+    assert!(r.elapsed < Duration::from_secs(5), "took {:?}", r.elapsed);
+}
+
+#[test]
+fn closed_port_and_unresolvable_name() {
+    let api = FakeApi::start();
+    let mut bao = OpenBao::dev();
+    let addr = bao.addr.clone();
+    bao.kill();
+    not_ready(&run(&api, &addr, &[]), &api, "cannot connect");
+    let r = run(
+        &api,
+        "http://vault.does-not-exist.invalid:8200",
+        &["--vault-timeout=3s"],
+    );
+    not_ready(&r, &api, "unreachable");
+}
+
+#[test]
+fn tls_with_the_right_ca_a_wrong_ca_a_wrong_name_and_skip_verify() {
+    let bao = OpenBao::dev_tls();
+    let api = FakeApi::start();
+    let ca = bao.ca_cert().display().to_string();
+    let ok = run(
+        &api,
+        &bao.addr,
+        &[&format!("--vault-cacert={ca}"), "--dry-run"],
+    );
+    expect(&ok, 0, "would_restart");
+
+    let other = tempfile::tempdir().unwrap();
+    let wrong = other.path().join("other-ca.pem");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    std::fs::write(&wrong, params.self_signed(&key).unwrap().pem()).unwrap();
+    let api = FakeApi::start();
+    let r = run(
+        &api,
+        &bao.addr,
+        &[&format!("--vault-cacert={}", wrong.display())],
+    );
+    not_ready(&r, &api, "UnknownIssuer");
+
+    let r = run(
+        &api,
+        &bao.addr,
+        &[
+            &format!("--vault-cacert={ca}"),
+            "--vault-tls-server-name=vault.example.com",
+        ],
+    );
+    not_ready(
+        &r,
+        &api,
+        "certificate not valid for name \"vault.example.com\"",
+    );
+    let r = run(
+        &api,
+        &bao.addr,
+        &[&format!("--vault-capath={}", other.path().display())],
+    );
+    not_ready(&r, &api, "UnknownIssuer");
+
+    let api = FakeApi::start();
+    let skip = eso(
+        Some(&api.kubeconfig),
+        &[&format!("--vault-addr={}", bao.addr), "--dry-run"],
+        &[("VAULT_SKIP_VERIFY", "true")],
+    );
+    expect(&skip, 0, "would_restart");
+
+    // Plain HTTP to the TLS port: OpenBao answers 400.
+    let api = FakeApi::start();
+    let plain = bao.addr.replace("https://", "http://");
+    not_ready(&run(&api, &plain, &[]), &api, "unexpected HTTP 400");
+}
+
+#[test]
+fn answers_openbao_never_gives() {
+    let sealed_body = r#"{"initialized":true,"sealed":true,"standby":true}"#;
+    let standby_body = r#"{"initialized":true,"sealed":false,"standby":true}"#;
+    let perf_body =
+        r#"{"initialized":true,"sealed":false,"standby":true,"performance_standby":true}"#;
+    let cases: Vec<(Answer, &str)> = vec![
+        (
+            Answer::Fixed(200, "<html><body>Sign in</body></html>".into()),
+            "not Vault's health JSON",
+        ),
+        (
+            Answer::Fixed(200, sealed_body.into()),
+            "but the body says sealed=true",
+        ),
+        (Answer::Huge(4 * 1024 * 1024), "over 64 KiB"),
+        (Answer::Fixed(472, ACTIVE.into()), "DR secondary"),
+        (
+            Answer::Fixed(474, standby_body.into()),
+            "standby without an active node",
+        ),
+        (
+            Answer::Fixed(
+                501,
+                r#"{"initialized":false,"sealed":true,"standby":true}"#.into(),
+            ),
+            "uninitialized",
+        ),
+        (Answer::Fixed(503, sealed_body.into()), "sealed"),
+        (Answer::Fixed(530, ACTIVE.into()), "removed"),
+        (Answer::Fixed(429, standby_body.into()), "standby"),
+        (Answer::Fixed(473, perf_body.into()), "performance standby"),
+        (
+            Answer::Fixed(502, "bad gateway".into()),
+            "unexpected HTTP 502",
+        ),
+        (
+            Answer::Trickle(200, ACTIVE.into(), Duration::from_millis(200)),
+            "timed out",
+        ),
+    ];
+    for (answer, says) in cases {
+        let api = FakeApi::start();
+        let vault = FakeVault::start(answer.clone());
+        let r = run(&api, &vault.addr, &["--vault-timeout=2s"]);
+        not_ready(&r, &api, says);
+    }
+    // With --standby-ok the standbys count as ready, and the parameters are sent.
+    for (code, body) in [(429, standby_body), (473, perf_body)] {
+        let api = FakeApi::start();
+        let vault = FakeVault::start(Answer::Fixed(code, body.into()));
+        let r = run(&api, &vault.addr, &["--standby-ok", "--dry-run"]);
+        expect(&r, 0, "would_restart");
+        let seen = vault.requests.lock().unwrap().join("\n");
+        assert!(
+            seen.contains("/v1/sys/health?standbyok=true&perfstandbyok=true"),
+            "{seen}"
+        );
+    }
+    // Without --standby-ok the rest stay not ready even so.
+    for code in [472, 474, 501, 503, 530] {
+        let api = FakeApi::start();
+        let vault = FakeVault::start(Answer::Fixed(code, sealed_body.into()));
+        let r = run(&api, &vault.addr, &["--standby-ok"]);
+        assert_eq!(
+            patches(&api),
+            0,
+            "code {code} with --standby-ok patched\n{}",
+            r.dump()
+        );
+    }
+}
+
+#[test]
+fn one_patch_failing_does_not_stop_the_others() {
+    for code in [500, 409, 422] {
+        let api = FakeApi::start();
+        api.with(|s| {
+            s.patch_faults
+                .insert("external-secrets-webhook".into(), code)
+        });
+        let vault = FakeVault::start(Answer::Fixed(200, ACTIVE.into()));
+        let r = run(&api, &vault.addr, &[]);
+        expect(&r, 1, "restart_failed");
+        assert!(
+            r.stdout.contains(&format!(
+                "restarting Deployment security/external-secrets-webhook: HTTP {code}"
+            )),
+            "{}",
+            r.dump()
+        );
+        let restarted = api.with(|s| {
+            s.deployments
+                .values()
+                .filter(|d| !d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"].is_null())
+                .count()
+        });
+        assert_eq!(restarted, 2, "{}", r.dump());
+        let kinds: Vec<String> = api.with(|s| {
+            s.events
+                .iter()
+                .map(|e| e["type"].as_str().unwrap_or_default().to_string())
+                .collect()
+        });
+        assert_eq!(kinds.iter().filter(|k| *k == "Normal").count(), 2);
+        assert_eq!(kinds.iter().filter(|k| *k == "Warning").count(), 1);
+    }
+}
+
+#[test]
+fn a_hung_api_server_ends_at_the_timeout() {
+    let api = FakeApi::start();
+    api.with(|s| s.hang.insert("/apis/external-secrets.io".into()));
+    let vault = FakeVault::start(Answer::Fixed(200, ACTIVE.into()));
+    let r = run(&api, &vault.addr, &["--timeout=3s"]);
+    expect(&r, 1, "timed_out");
+    assert!(r.elapsed < Duration::from_secs(6), "{:?}", r.elapsed);
+    assert!(
+        r.stdout.contains("did not finish within --timeout 3s"),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(patches(&api), 0);
+}
+
+#[test]
+fn throttling_is_retried_within_the_deadline() {
+    let api = FakeApi::start();
+    api.with(|s| s.throttle = 3);
+    let vault = FakeVault::start(Answer::Fixed(200, ACTIVE.into()));
+    let r = run(&api, &vault.addr, &[]);
+    expect(&r, 0, "restarted");
+    assert!(
+        api.requests().len() >= 3 + 1 + 3 + 3,
+        "{:?}",
+        api.requests()
+    );
+}
+
+#[test]
+fn a_store_status_of_the_wrong_shape_is_never_degraded() {
+    for status in [
+        serde_json::json!("Ready"),
+        serde_json::json!({"conditions": {"type": "Ready", "status": "False"}}),
+        serde_json::json!({"conditions": [{"type": "Ready", "status": "Unknown"}]}),
+        serde_json::json!({"conditions": [{"type": "Ready", "status": false}]}),
+    ] {
+        let api = FakeApi::start();
+        let mut object = store("k8s-secrets", "False");
+        object["status"] = status.clone();
+        api.with(|s| s.stores.insert("k8s-secrets".into(), (200, object)));
+        let vault = FakeVault::start(Answer::Fixed(200, ACTIVE.into()));
+        let r = run(&api, &vault.addr, &[]);
+        expect(&r, 0, "store_unknown");
+        assert_eq!(patches(&api), 0, "{status}");
+    }
+}
+
+#[test]
+fn api_server_down_is_an_error() {
+    let api = FakeApi::start();
+    let kubeconfig = api.kubeconfig.clone();
+    let copy = tempfile::tempdir().unwrap();
+    let path = copy.path().join("kubeconfig");
+    std::fs::copy(&kubeconfig, &path).unwrap();
+    drop(api);
+    std::thread::sleep(Duration::from_millis(100));
+    let vault = FakeVault::start(Answer::Fixed(200, ACTIVE.into()));
+    let r = eso(Some(&path), &[&format!("--vault-addr={}", vault.addr)], &[]);
+    expect(&r, 1, "store_read_failed");
+    assert!(
+        r.stdout.contains("reading ClusterSecretStore k8s-secrets"),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_input() {
+    let api = FakeApi::start();
+    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+        (&["--cooldown=5x"], &[], "--cooldown"),
+        (&[], &[("ESO_RECOVERY_TIMEOUT", "soon")], "--timeout"),
+        (&["--vault-addr=vault:8200"], &[], "--vault-addr"),
+        (&["--store="], &[], "the list is empty"),
+        (
+            &[],
+            &[("ESO_RECOVERY_DEPLOYMENTS", ",")],
+            "the list is empty",
+        ),
+        (&["--unknown-flag"], &[], "--unknown-flag"),
+        (
+            &[
+                "--vault-cacert=/nonexistent/ca.pem",
+                "--vault-addr=https://127.0.0.1:1",
+            ],
+            &[],
+            "/nonexistent/ca.pem",
+        ),
+        (&["--log-level=loud=[["], &[], "--log-level"),
+    ];
+    for (args, env, want) in cases {
+        let r = eso(Some(&api.kubeconfig), args, env);
+        assert_eq!(r.code, 2, "{args:?} {env:?}\n{}", r.dump());
+        assert!(
+            r.stderr.contains(want),
+            "{args:?}: wanted {want:?}\n{}",
+            r.dump()
+        );
+        assert!(
+            api.requests().is_empty(),
+            "a bad configuration reached the API"
+        );
+    }
+    let no_kubeconfig = eso(None, &[], &[]);
+    assert_eq!(no_kubeconfig.code, 2, "{}", no_kubeconfig.dump());
+    assert!(
+        no_kubeconfig.stderr.contains("kubeconfig"),
+        "{}",
+        no_kubeconfig.dump()
+    );
+}
+
+#[test]
+fn help_documents_the_flags() {
+    let r = eso(None, &["--help"], &[]);
+    assert_eq!(r.code, 0);
+    for needle in [
+        "--vault-addr",
+        "VAULT_ADDR",
+        "--cooldown",
+        "Exit codes:",
+        "--dry-run",
+        "--force",
+        "--wait",
+    ] {
+        assert!(r.stdout.contains(needle), "--help lacks {needle}");
+    }
+}
