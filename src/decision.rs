@@ -318,13 +318,15 @@ mod tests {
             d[2].rollout = Rollout::InProgress("0 of 1 updated replicas are available".into());
             d
         };
-        let rows: Vec<(
-            &str,
+        /// name, Vault, stores, Deployments (None: not read yet), expected action.
+        type Row = (
+            &'static str,
             VaultStatus,
             Vec<Result<StoreCondition, String>>,
             Option<Vec<DeploymentObservation>>,
             Action,
-        )> = vec![
+        );
+        let rows: Vec<Row> = vec![
             (
                 "sealed",
                 VaultStatus::Sealed,

@@ -186,7 +186,8 @@ mod tests {
         let complete = deployment("d");
         assert_eq!(rollout(&complete), Rollout::Complete);
 
-        let edits: [(&str, fn(&mut Deployment)); 5] = [
+        type Edit = (&'static str, fn(&mut Deployment));
+        let edits: [Edit; 5] = [
             ("observed", |d| d.metadata.generation = Some(3)),
             ("updated replicas", |d| {
                 d.status.as_mut().unwrap().updated_replicas = Some(0)

@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 
 use crate::cli::LogFormat;
 
@@ -18,8 +18,8 @@ pub fn default_format() -> LogFormat {
 }
 
 /// The filter for `--log-level`: a bare level applies to this program (libraries stay at
-/// `warn`); anything else is taken as a tracing filter directive.
-pub fn filter(level: &str) -> Result<EnvFilter> {
+/// `warn`); anything else is taken as a list of `target=level` directives.
+pub fn filter(level: &str) -> Result<Targets> {
     let level = level.trim();
     let directive = match level.to_ascii_lowercase().as_str() {
         l @ ("error" | "warn" | "info" | "debug" | "trace" | "off") => {
@@ -27,24 +27,31 @@ pub fn filter(level: &str) -> Result<EnvFilter> {
         }
         _ => level.to_string(),
     };
-    EnvFilter::builder()
-        .parse(&directive)
+    directive
+        .parse::<Targets>()
         .with_context(|| format!("--log-level {level:?} is neither a level nor a tracing filter"))
 }
 
 /// Installs the subscriber; logs go to stderr, the summary to stdout.
-pub fn init(format: LogFormat, filter: EnvFilter) {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+pub fn init(format: LogFormat, filter: Targets) {
+    use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
+    let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
+        LogFormat::Json => registry
+            .with(
+                layer
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(false),
+            )
             .init(),
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Text => registry
+            .with(layer.with_ansi(std::io::stderr().is_terminal()))
+            .init(),
     }
 }
 

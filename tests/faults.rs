@@ -365,7 +365,9 @@ fn api_server_down_is_an_error() {
 #[test]
 fn bad_configuration_exits_2_naming_the_input() {
     let api = FakeApi::start();
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    /// Arguments, environment, what stderr must name.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (&["--cooldown=5x"], &[], "--cooldown"),
         (&[], &[("ESO_RECOVERY_TIMEOUT", "soon")], "--timeout"),
         (&["--vault-addr=vault:8200"], &[], "--vault-addr"),

