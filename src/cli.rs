@@ -166,7 +166,7 @@ pub struct Cli {
     )]
     pub log_format: Option<LogFormat>,
 
-    /// Log level (error, warn, info, debug, trace) or a tracing filter ("info,kube=debug").
+    /// Log level (error, warn, info, debug, trace), or target=level pairs ("info,kube=debug").
     #[arg(
         long,
         env = "ESO_RECOVERY_LOG_LEVEL",
