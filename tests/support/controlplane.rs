@@ -91,6 +91,12 @@ impl ControlPlane {
     /// Starts etcd and kube-apiserver (and kube-controller-manager's deployment and replicaset
     /// controllers if asked), installs ESO's CRDs, and waits until all is ready.
     pub fn start(with_controller_manager: bool) -> ControlPlane {
+        Self::start_with(with_controller_manager, false)
+    }
+
+    /// As [`ControlPlane::start`], optionally with an audit log of every request (for counting
+    /// the requests a run makes: [`ControlPlane::audit_lines`]).
+    pub fn start_with(with_controller_manager: bool, audit: bool) -> ControlPlane {
         let bins = bins();
         let crds = crds();
         let tmp = tempfile::Builder::new()
@@ -126,9 +132,25 @@ impl ControlPlane {
 
         let port = free_port();
         let server = format!("https://127.0.0.1:{port}");
+        let mut audit_args = Vec::new();
+        if audit {
+            let policy = dir.join("audit-policy.yaml");
+            std::fs::write(
+                &policy,
+                "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n",
+            )
+            .unwrap();
+            audit_args.push(format!("--audit-policy-file={}", policy.display()));
+            audit_args.push(format!(
+                "--audit-log-path={}",
+                dir.join("audit.log").display()
+            ));
+            audit_args.push("--audit-log-format=json".into());
+        }
         let apiserver = Proc::spawn(
             "kube-apiserver",
             Command::new(bins.join("kube-apiserver"))
+                .args(&audit_args)
                 .arg(format!("--etcd-servers=http://127.0.0.1:{client_port}"))
                 .arg(format!("--secure-port={port}"))
                 .args(["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"])
@@ -246,6 +268,15 @@ impl ControlPlane {
             .as_ref()
             .map(Proc::log_tail)
             .unwrap_or_default()
+    }
+
+    /// The audit log's lines so far (one JSON object per completed request).
+    pub fn audit_lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
     /// Sends a signal to kube-apiserver (SIGSTOP to make it hang, SIGCONT to resume).

@@ -22,6 +22,8 @@ pub struct Seed {
     pub store: String,
     /// ESO's Deployments.
     pub deployments: Vec<String>,
+    /// Replicas of each (0 lets kube-controller-manager finish rollouts with no kubelet).
+    pub replicas: i32,
 }
 
 impl Seed {
@@ -31,6 +33,7 @@ impl Seed {
             namespace: "security".into(),
             store: "k8s-secrets".into(),
             deployments: DEPLOYMENTS.iter().map(|s| s.to_string()).collect(),
+            replicas: 1,
         }
     }
 
@@ -40,6 +43,7 @@ impl Seed {
             namespace: format!("t-{test}"),
             store: format!("store-{test}"),
             deployments: DEPLOYMENTS.iter().map(|s| s.to_string()).collect(),
+            replicas: 1,
         }
     }
 
@@ -110,7 +114,9 @@ spec:
         ));
         for d in &self.deployments {
             yaml.push_str("---\n");
-            yaml.push_str(&serde_json::to_string(&helm_like_deployment(ns, d)).unwrap());
+            yaml.push_str(
+                &serde_json::to_string(&helm_like_deployment(ns, d, self.replicas)).unwrap(),
+            );
             yaml.push('\n');
         }
         cp.apply(&yaml);
@@ -149,8 +155,9 @@ spec:
             let generation = self.deployment(cp, d)["metadata"]["generation"]
                 .as_i64()
                 .unwrap_or(1);
-            let patch = json!({"status": {"observedGeneration": generation, "replicas": 1,
-                "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1}});
+            let n = self.replicas;
+            let patch = json!({"status": {"observedGeneration": generation, "replicas": n,
+                "updatedReplicas": n, "readyReplicas": n, "availableReplicas": n}});
             cp.kubectl(&[
                 "patch",
                 "deployment",
@@ -215,7 +222,7 @@ spec:
 }
 
 /// A Deployment shaped like the ESO Helm chart's, restricted-compliant.
-fn helm_like_deployment(namespace: &str, name: &str) -> Value {
+fn helm_like_deployment(namespace: &str, name: &str, replicas: i32) -> Value {
     let component = name
         .strip_prefix("external-secrets-")
         .unwrap_or("controller");
@@ -226,8 +233,8 @@ fn helm_like_deployment(namespace: &str, name: &str) -> Value {
             "app.kubernetes.io/name": name, "app.kubernetes.io/instance": "external-secrets",
             "app.kubernetes.io/component": component}},
         "spec": {
-            "replicas": 1,
-            "revisionHistoryLimit": 10,
+            "replicas": replicas,
+            "revisionHistoryLimit": 2,
             "selector": {"matchLabels": {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": "external-secrets"}},
             "template": {
                 "metadata": {"labels": {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": "external-secrets"}},

@@ -1,0 +1,383 @@
+//! The benchmark: eso-recovery against `bench/peer.sh` (curl + kubectl), on the same real
+//! control plane (over TLS, audit log on, kube-controller-manager finishing the rollouts of
+//! 0-replica Deployments) and the same real OpenBao, in the same run. Not part of the suite:
+//! `make bench` runs it and prints the tables for the README. Figures, no thresholds.
+
+mod support;
+
+use std::{
+    os::unix::process::ExitStatusExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+use support::{
+    controlplane::{ControlPlane, bins, repo},
+    openbao::OpenBao,
+    seed::Seed,
+};
+
+/// Timed runs per side and path.
+const RUNS: usize = 15;
+
+/// One measured process: wall time, CPU time (user + system, descendants included), peak RSS.
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kib: i64,
+}
+
+/// A command line and its environment.
+struct Side {
+    name: &'static str,
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Side {
+    fn command(&self) -> Command {
+        let mut c = Command::new(&self.program);
+        c.args(&self.args)
+            .env_clear()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Runs once, measuring with wait4 (rusage of the process and its reaped descendants).
+    fn measure(&self) -> Sample {
+        let start = Instant::now();
+        let child = self
+            .command()
+            .spawn()
+            .expect("starting the benchmarked command");
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is valid; wait4 on our own child.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+        let wall = start.elapsed();
+        assert_eq!(pid, child.id() as i32, "wait4 failed");
+        let code = std::process::ExitStatus::from_raw(status).code();
+        assert!(matches!(code, Some(0 | 1)), "{} exited {code:?}", self.name);
+        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        Sample {
+            wall,
+            cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+            max_rss_kib: usage.ru_maxrss,
+        }
+    }
+}
+
+/// Median and range of the samples.
+struct Stats {
+    wall: (Duration, Duration, Duration),
+    cpu: Duration,
+    rss_mib: f64,
+    requests: usize,
+}
+
+fn stats(mut samples: Vec<Sample>, requests: usize) -> Stats {
+    samples.sort_by_key(|s| s.wall);
+    let wall = (
+        samples[0].wall,
+        samples[samples.len() / 2].wall,
+        samples[samples.len() - 1].wall,
+    );
+    let mut cpu: Vec<Duration> = samples.iter().map(|s| s.cpu).collect();
+    cpu.sort();
+    let rss = samples.iter().map(|s| s.max_rss_kib).max().unwrap_or(0);
+    Stats {
+        wall,
+        cpu: cpu[cpu.len() / 2],
+        rss_mib: rss as f64 / 1024.0,
+        requests,
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+/// The API requests made by one run of `side` (from the audit log, the controller manager's own
+/// requests left out).
+fn count_requests(cp: &ControlPlane, side: &Side, prepare: &dyn Fn()) -> usize {
+    prepare();
+    let before = cp.audit_lines().len();
+    let _ = side.command().status();
+    std::thread::sleep(Duration::from_millis(300));
+    cp.audit_lines()[before..]
+        .iter()
+        .filter(|e| {
+            !e["userAgent"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("kube-controller-manager")
+        })
+        .count()
+}
+
+/// Measures one path on one side: a warm-up, then RUNS timed runs, each after `prepare`.
+fn bench(cp: &ControlPlane, side: &Side, prepare: &dyn Fn()) -> Stats {
+    prepare();
+    let _ = side.command().status();
+    let samples = (0..RUNS)
+        .map(|_| {
+            prepare();
+            side.measure()
+        })
+        .collect();
+    stats(samples, count_requests(cp, side, prepare))
+}
+
+struct Setup<'a> {
+    cp: &'a ControlPlane,
+    scratch: &'a Path,
+}
+
+impl Setup<'_> {
+    fn eso(&self, vault: &str, seed: &Seed, stores: &[String]) -> Side {
+        Side {
+            name: "eso-recovery",
+            program: PathBuf::from(env!("CARGO_BIN_EXE_eso-recovery")),
+            args: vec![
+                format!("--vault-addr={vault}"),
+                format!("--namespace={}", seed.namespace),
+                format!("--store={}", stores.join(",")),
+                format!("--deployments={}", seed.deployments.join(",")),
+                "--cooldown=0s".into(),
+                "--log-format=json".into(),
+            ],
+            env: vec![(
+                "KUBECONFIG".into(),
+                self.cp.admin_kubeconfig.display().to_string(),
+            )],
+        }
+    }
+
+    fn peer(&self, vault: &str, seed: &Seed, stores: &[String]) -> Side {
+        let path = format!("{}:/usr/bin:/bin", bins().display());
+        Side {
+            name: "peer",
+            program: PathBuf::from("/bin/sh"),
+            args: vec![repo().join("bench/peer.sh").display().to_string()],
+            env: vec![
+                ("PATH".into(), path),
+                (
+                    "HOME".into(),
+                    self.scratch.join("peer-home").display().to_string(),
+                ),
+                (
+                    "KUBECONFIG".into(),
+                    self.cp.admin_kubeconfig.display().to_string(),
+                ),
+                ("VAULT_ADDR".into(), vault.into()),
+                ("NAMESPACE".into(), seed.namespace.clone()),
+                ("STORES".into(), stores.join(" ")),
+                ("DEPLOYMENTS".into(), seed.deployments.join(" ")),
+            ],
+        }
+    }
+
+    /// A fresh pod has no kubectl discovery cache: wipe it before every peer run.
+    fn wipe_cache(&self) {
+        let _ = std::fs::remove_dir_all(self.scratch.join("peer-home/.kube/cache"));
+    }
+
+    /// Waits until the controller manager has observed every Deployment's latest generation.
+    fn settle(&self, seed: &Seed) {
+        let template = "{{range .items}}{{if lt .status.observedGeneration .metadata.generation}}x{{end}}{{end}}";
+        support::procs::wait_until("rollouts observed", Duration::from_secs(60), || {
+            let out = self.cp.kubectl(&[
+                "get",
+                "deployments",
+                "-n",
+                &seed.namespace,
+                "-o",
+                &format!("go-template={template}"),
+            ]);
+            out.trim().is_empty()
+        });
+    }
+}
+
+fn seed_with(cp: &ControlPlane, namespace: &str, deployments: usize) -> Seed {
+    let mut names: Vec<String> = support::seed::DEPLOYMENTS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    names.extend((names.len()..deployments).map(|i| format!("app-{i:03}")));
+    names.truncate(deployments);
+    let seed = Seed {
+        namespace: namespace.into(),
+        store: format!("store-{namespace}"),
+        deployments: names,
+        replicas: 0,
+    };
+    seed.apply(cp);
+    seed
+}
+
+fn ready_stores(cp: &ControlPlane, prefix: &str, n: usize) -> Vec<String> {
+    let names: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:02}")).collect();
+    let yaml: Vec<String> = names
+        .iter()
+        .map(|name| {
+            json!({"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
+                "metadata": {"name": name}, "spec": {"provider": {"fake": {"data": []}}}})
+            .to_string()
+        })
+        .collect();
+    cp.apply(&yaml.join("\n---\n"));
+    for name in &names {
+        let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Valid",
+            "message": "store validated", "lastTransitionTime": "2026-12-01T10:00:00Z"}]}});
+        cp.kubectl(&[
+            "patch",
+            "clustersecretstore",
+            name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status.to_string(),
+        ]);
+    }
+    names
+}
+
+fn row(path: &str, eso: &Stats, peer: &Stats) -> String {
+    format!(
+        "| {path} | {} ({}–{}) | {} ({}–{}) | {:.3} | {} / {} | {:.1} / {:.1} | {} / {} |",
+        ms(eso.wall.1),
+        ms(eso.wall.0),
+        ms(eso.wall.2),
+        ms(peer.wall.1),
+        ms(peer.wall.0),
+        ms(peer.wall.2),
+        eso.wall.1.as_secs_f64() / peer.wall.1.as_secs_f64(),
+        ms(eso.cpu),
+        ms(peer.cpu),
+        eso.rss_mib,
+        peer.rss_mib,
+        eso.requests,
+        peer.requests,
+    )
+}
+
+#[test]
+#[ignore = "the benchmark: make bench"]
+fn eso_recovery_against_the_shell_peer() {
+    let scratch = tempfile::tempdir().unwrap();
+    let cp = ControlPlane::start_with(true, true);
+    let setup = Setup {
+        cp: &cp,
+        scratch: scratch.path(),
+    };
+    let bao = OpenBao::dev();
+    let sealed = OpenBao::dev();
+    sealed.seal();
+
+    let seed = seed_with(&cp, "bench", 3);
+    setup.settle(&seed);
+    let stores = vec![seed.store.clone()];
+    let mut table = vec![
+        "| path | eso-recovery wall ms, median (min–max) | peer wall ms, median (min–max) | ratio | CPU ms eso / peer | peak RSS MiB eso / peer | API requests eso / peer |".to_string(),
+        "|---|---|---|---|---|---|---|".to_string(),
+    ];
+    let eso_prep = || {};
+    let peer_prep = || setup.wipe_cache();
+
+    // 1. Vault sealed, store degraded: both exit after the health check.
+    seed.set_store(&cp, false);
+    let e = bench(&cp, &setup.eso(&sealed.addr, &seed, &stores), &eso_prep);
+    let p = bench(&cp, &setup.peer(&sealed.addr, &seed, &stores), &peer_prep);
+    table.push(row("Vault sealed", &e, &p));
+
+    // 2. Healthy: the every-minute path.
+    seed.set_store(&cp, true);
+    let e = bench(&cp, &setup.eso(&bao.addr, &seed, &stores), &eso_prep);
+    let p = bench(&cp, &setup.peer(&bao.addr, &seed, &stores), &peer_prep);
+    table.push(row("healthy", &e, &p));
+
+    // 3. Degraded: every run restarts the three Deployments.
+    seed.set_store(&cp, false);
+    let e = bench(&cp, &setup.eso(&bao.addr, &seed, &stores), &|| {
+        setup.settle(&seed)
+    });
+    let p = bench(&cp, &setup.peer(&bao.addr, &seed, &stores), &|| {
+        setup.settle(&seed);
+        setup.wipe_cache();
+    });
+    table.push(row("restart (3 Deployments)", &e, &p));
+
+    // Scaling: the restart path with more Deployments, the healthy path with more stores.
+    let mut scaling = vec![
+        "| path | eso-recovery wall ms, median | peer wall ms, median | ratio | API requests eso / peer |".to_string(),
+        "|---|---|---|---|---|".to_string(),
+    ];
+    for n in [3usize, 30, 100] {
+        let seed = seed_with(&cp, &format!("scale-{n}"), n);
+        seed.set_store(&cp, false);
+        setup.settle(&seed);
+        let stores = vec![seed.store.clone()];
+        let e = bench(&cp, &setup.eso(&bao.addr, &seed, &stores), &|| {
+            setup.settle(&seed)
+        });
+        let p = bench(&cp, &setup.peer(&bao.addr, &seed, &stores), &|| {
+            setup.settle(&seed);
+            setup.wipe_cache();
+        });
+        scaling.push(format!(
+            "| restart, {n} Deployments | {} | {} | {:.3} | {} / {} |",
+            ms(e.wall.1),
+            ms(p.wall.1),
+            e.wall.1.as_secs_f64() / p.wall.1.as_secs_f64(),
+            e.requests,
+            p.requests
+        ));
+    }
+    for n in [1usize, 10, 50] {
+        let stores = ready_stores(&cp, &format!("many-{n}"), n);
+        let e = bench(&cp, &setup.eso(&bao.addr, &seed, &stores), &eso_prep);
+        let p = bench(&cp, &setup.peer(&bao.addr, &seed, &stores), &peer_prep);
+        scaling.push(format!(
+            "| healthy, {n} stores | {} | {} | {:.3} | {} / {} |",
+            ms(e.wall.1),
+            ms(p.wall.1),
+            e.wall.1.as_secs_f64() / p.wall.1.as_secs_f64(),
+            e.requests,
+            p.requests
+        ));
+    }
+
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_eso-recovery"));
+    let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
+    let ldd = Command::new("ldd")
+        .arg(&binary)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let libs: Vec<&str> = ldd
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+
+    println!(
+        "\n## Benchmark ({} runs per cell, {})\n",
+        RUNS,
+        jiff::Timestamp::now().strftime("%Y-%m-%d")
+    );
+    println!("{}", table.join("\n"));
+    println!("\n{}", scaling.join("\n"));
+    println!(
+        "\nbinary: {:.2} MiB stripped ({} bytes); dynamic libraries: {}",
+        size as f64 / 1048576.0,
+        size,
+        libs.join(", ")
+    );
+}
