@@ -284,3 +284,70 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// Arbitrary JSON, nested a few levels.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            prop_oneof![
+                Just("Ready".to_string()),
+                Just("True".into()),
+                Just("False".into()),
+                ".{0,6}"
+            ]
+            .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::hash_map(
+                    prop_oneof![
+                        Just("type".to_string()),
+                        Just("status".into()),
+                        Just("conditions".into()),
+                        Just("reason".into()),
+                        "[a-z]{1,5}"
+                    ],
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// No shape panics; "degraded" only when a Ready condition has status exactly "False".
+        #[test]
+        fn degraded_only_for_ready_false(status in any_json()) {
+            let got = parse_status(Some(&status));
+            if let StoreCondition::Degraded(_) = got {
+                let conditions = status["conditions"].as_array().cloned().unwrap_or_default();
+                let ready: Vec<&Value> = conditions.iter().filter(|c| c["type"] == "Ready").collect();
+                prop_assert!(!ready.is_empty());
+                prop_assert!(ready.iter().all(|c| c["status"] == "False"));
+            }
+        }
+
+        #[test]
+        fn ready_condition_status_decides(status in prop_oneof![Just("True".to_string()), Just("False".to_string()), Just("Unknown".to_string()), Just("false".to_string()), ".{0,5}"], extra in any_json()) {
+            let v = json!({"conditions": [{"type": "Other", "status": "False", "x": extra}, {"type": "Ready", "status": status}]});
+            let got = parse_status(Some(&v));
+            let want = match status.as_str() {
+                "True" => "ready",
+                "False" => "degraded",
+                _ => "unknown",
+            };
+            prop_assert!(got.to_string().starts_with(want), "{} gave {}", status, got);
+        }
+    }
+}

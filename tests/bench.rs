@@ -19,8 +19,11 @@ use support::{
     seed::Seed,
 };
 
-/// Timed runs per side and path.
+/// Timed runs per side and path in the main table.
 const RUNS: usize = 15;
+/// Timed runs per side in the scaling table (kubectl restarting 100 Deployments takes ~40 s a run:
+/// its client-side rate limit is 5 requests a second, burst 10).
+const SCALING_RUNS: usize = 3;
 
 /// One measured process: wall time, CPU time (user + system, descendants included), peak RSS.
 struct Sample {
@@ -51,6 +54,7 @@ impl Side {
     }
 
     /// Runs once, measuring with wait4 (rusage of the process and its reaped descendants).
+    #[allow(clippy::zombie_processes, reason = "wait4 reaps the child")]
     fn measure(&self) -> Sample {
         let start = Instant::now();
         let child = self
@@ -104,14 +108,10 @@ fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
-/// The API requests made by one run of `side` (from the audit log, the controller manager's own
-/// requests left out).
-fn count_requests(cp: &ControlPlane, side: &Side, prepare: &dyn Fn()) -> usize {
-    prepare();
-    let before = cp.audit_lines().len();
-    let _ = side.command().status();
+/// The API requests made since audit line `from` (the controller manager's own left out).
+fn requests_since(cp: &ControlPlane, from: usize) -> usize {
     std::thread::sleep(Duration::from_millis(300));
-    cp.audit_lines()[before..]
+    cp.audit_lines()[from..]
         .iter()
         .filter(|e| {
             !e["userAgent"]
@@ -122,17 +122,20 @@ fn count_requests(cp: &ControlPlane, side: &Side, prepare: &dyn Fn()) -> usize {
         .count()
 }
 
-/// Measures one path on one side: a warm-up, then RUNS timed runs, each after `prepare`.
-fn bench(cp: &ControlPlane, side: &Side, prepare: &dyn Fn()) -> Stats {
+/// Measures one path on one side: a warm-up, then `runs` timed runs, each after `prepare`; the
+/// API requests are counted for the last one.
+fn bench(cp: &ControlPlane, side: &Side, runs: usize, prepare: &dyn Fn()) -> Stats {
     prepare();
     let _ = side.command().status();
-    let samples = (0..RUNS)
-        .map(|_| {
-            prepare();
-            side.measure()
-        })
-        .collect();
-    stats(samples, count_requests(cp, side, prepare))
+    let mut samples = Vec::new();
+    let mut requests = 0;
+    for _ in 0..runs {
+        prepare();
+        let before = cp.audit_lines().len();
+        samples.push(side.measure());
+        requests = requests_since(cp, before);
+    }
+    stats(samples, requests)
 }
 
 struct Setup<'a> {
@@ -294,22 +297,37 @@ fn eso_recovery_against_the_shell_peer() {
 
     // 1. Vault sealed, store degraded: both exit after the health check.
     seed.set_store(&cp, false);
-    let e = bench(&cp, &setup.eso(&sealed.addr, &seed, &stores), &eso_prep);
-    let p = bench(&cp, &setup.peer(&sealed.addr, &seed, &stores), &peer_prep);
+    let e = bench(
+        &cp,
+        &setup.eso(&sealed.addr, &seed, &stores),
+        RUNS,
+        &eso_prep,
+    );
+    let p = bench(
+        &cp,
+        &setup.peer(&sealed.addr, &seed, &stores),
+        RUNS,
+        &peer_prep,
+    );
     table.push(row("Vault sealed", &e, &p));
 
     // 2. Healthy: the every-minute path.
     seed.set_store(&cp, true);
-    let e = bench(&cp, &setup.eso(&bao.addr, &seed, &stores), &eso_prep);
-    let p = bench(&cp, &setup.peer(&bao.addr, &seed, &stores), &peer_prep);
+    let e = bench(&cp, &setup.eso(&bao.addr, &seed, &stores), RUNS, &eso_prep);
+    let p = bench(
+        &cp,
+        &setup.peer(&bao.addr, &seed, &stores),
+        RUNS,
+        &peer_prep,
+    );
     table.push(row("healthy", &e, &p));
 
     // 3. Degraded: every run restarts the three Deployments.
     seed.set_store(&cp, false);
-    let e = bench(&cp, &setup.eso(&bao.addr, &seed, &stores), &|| {
+    let e = bench(&cp, &setup.eso(&bao.addr, &seed, &stores), RUNS, &|| {
         setup.settle(&seed)
     });
-    let p = bench(&cp, &setup.peer(&bao.addr, &seed, &stores), &|| {
+    let p = bench(&cp, &setup.peer(&bao.addr, &seed, &stores), RUNS, &|| {
         setup.settle(&seed);
         setup.wipe_cache();
     });
@@ -325,13 +343,21 @@ fn eso_recovery_against_the_shell_peer() {
         seed.set_store(&cp, false);
         setup.settle(&seed);
         let stores = vec![seed.store.clone()];
-        let e = bench(&cp, &setup.eso(&bao.addr, &seed, &stores), &|| {
-            setup.settle(&seed)
-        });
-        let p = bench(&cp, &setup.peer(&bao.addr, &seed, &stores), &|| {
-            setup.settle(&seed);
-            setup.wipe_cache();
-        });
+        let e = bench(
+            &cp,
+            &setup.eso(&bao.addr, &seed, &stores),
+            SCALING_RUNS,
+            &|| setup.settle(&seed),
+        );
+        let p = bench(
+            &cp,
+            &setup.peer(&bao.addr, &seed, &stores),
+            SCALING_RUNS,
+            &|| {
+                setup.settle(&seed);
+                setup.wipe_cache();
+            },
+        );
         scaling.push(format!(
             "| restart, {n} Deployments | {} | {} | {:.3} | {} / {} |",
             ms(e.wall.1),
@@ -343,8 +369,18 @@ fn eso_recovery_against_the_shell_peer() {
     }
     for n in [1usize, 10, 50] {
         let stores = ready_stores(&cp, &format!("many-{n}"), n);
-        let e = bench(&cp, &setup.eso(&bao.addr, &seed, &stores), &eso_prep);
-        let p = bench(&cp, &setup.peer(&bao.addr, &seed, &stores), &peer_prep);
+        let e = bench(
+            &cp,
+            &setup.eso(&bao.addr, &seed, &stores),
+            SCALING_RUNS,
+            &eso_prep,
+        );
+        let p = bench(
+            &cp,
+            &setup.peer(&bao.addr, &seed, &stores),
+            SCALING_RUNS,
+            &peer_prep,
+        );
         scaling.push(format!(
             "| healthy, {n} stores | {} | {} | {:.3} | {} / {} |",
             ms(e.wall.1),

@@ -481,3 +481,129 @@ fn a_restart_makes_a_real_rollout_with_the_controller_manager() {
     let held = run(&cp, &seed, &bao, &["--cooldown=0s"]);
     expect(&held, 0, "rollout_in_progress");
 }
+
+#[test]
+fn revoked_rbac_and_a_deleted_store_are_errors_that_restart_nothing() {
+    let _g = design_lock();
+    let cp = ControlPlane::shared();
+    let seed = Seed::design();
+    seed.apply(cp);
+    apply_manifests(cp);
+    seed.set_restarted_at(cp, None);
+    seed.set_store(cp, false);
+    let sa = cp.kubeconfig_for("security", "eso-recovery");
+    let bao = OpenBao::dev();
+    let vault = format!("--vault-addr={}", bao.addr);
+
+    // The Role's binding revoked: the Deployments cannot be read, nothing is patched.
+    cp.kubectl(&["delete", "rolebinding", "eso-recovery", "-n", "security"]);
+    let r = eso(Some(&sa), &[&vault], &[]);
+    expect(&r, 1, "restart_failed");
+    assert!(
+        r.stdout
+            .contains("reading Deployment security/external-secrets: HTTP 403"),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(seed.restarted_at(cp), vec![None, None, None]);
+
+    // The ClusterRole's binding revoked: the store cannot be read.
+    cp.kubectl(&["delete", "clusterrolebinding", "eso-recovery"]);
+    let r = eso(Some(&sa), &[&vault], &[]);
+    expect(&r, 1, "store_read_failed");
+    assert!(
+        r.stdout
+            .contains("reading ClusterSecretStore k8s-secrets: HTTP 403"),
+        "{}",
+        r.dump()
+    );
+    apply_manifests(cp);
+
+    // The store deleted: 404, named.
+    cp.kubectl(&["delete", "clustersecretstore", "k8s-secrets"]);
+    let r = eso(Some(&sa), &[&vault], &[]);
+    expect(&r, 1, "store_read_failed");
+    assert!(
+        r.stdout
+            .contains("reading ClusterSecretStore k8s-secrets: HTTP 404"),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(seed.restarted_at(cp), vec![None, None, None]);
+    seed.apply(cp);
+}
+
+#[test]
+fn two_runs_at_the_same_moment_neither_fails_and_the_next_is_in_cooldown() {
+    let cp = ControlPlane::shared();
+    let seed = Seed::own("twins");
+    seed.apply(cp);
+    seed.set_store(cp, false);
+    let bao = OpenBao::dev();
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| run(cp, &seed, &bao, &[]));
+        let b = s.spawn(|| run(cp, &seed, &bao, &[]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for r in [&a, &b] {
+        assert_eq!(r.code, 0, "{}", r.dump());
+        assert!(
+            ["restarted", "cooldown", "rollout_in_progress"].contains(&r.outcome()),
+            "{}",
+            r.dump()
+        );
+    }
+    assert!(
+        a.outcome() == "restarted" || b.outcome() == "restarted",
+        "{}\n{}",
+        a.dump(),
+        b.dump()
+    );
+    seed.complete_rollouts(cp);
+    expect(&run(cp, &seed, &bao, &[]), 0, "cooldown");
+}
+
+#[test]
+fn api_server_stopped_mid_run_and_then_gone() {
+    let cp = ControlPlane::start(false);
+    let seed = Seed::own("stopped");
+    seed.apply(&cp);
+    seed.set_store(&cp, false);
+    let bao = OpenBao::dev();
+    // Stopped while --wait polls: the run still ends at --timeout, naming what it waited for.
+    let stopper = std::thread::scope(|s| {
+        let handle = s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(1500));
+            cp.signal_apiserver(libc::SIGSTOP);
+        });
+        let r = run(&cp, &seed, &bao, &["--wait", "--timeout=5s"]);
+        handle.join().unwrap();
+        r
+    });
+    cp.signal_apiserver(libc::SIGCONT);
+    expect(&stopper, 1, "wait_timed_out");
+    assert!(
+        stopper.elapsed < Duration::from_secs(8),
+        "{:?}",
+        stopper.elapsed
+    );
+
+    // Stopped before the run: the store read hangs; the run ends at --timeout.
+    seed.set_restarted_at(&cp, None);
+    cp.signal_apiserver(libc::SIGSTOP);
+    let hung = run(&cp, &seed, &bao, &["--timeout=3s"]);
+    cp.signal_apiserver(libc::SIGCONT);
+    expect(&hung, 1, "timed_out");
+    assert!(hung.elapsed < Duration::from_secs(6), "{:?}", hung.elapsed);
+
+    // Gone: connection refused, exit 1 at once.
+    cp.kill_apiserver();
+    let gone = run(&cp, &seed, &bao, &[]);
+    expect(&gone, 1, "store_read_failed");
+    assert!(
+        gone.stdout.contains("Connection refused") || gone.stdout.contains("connection refused"),
+        "{}",
+        gone.dump()
+    );
+    assert!(gone.elapsed < Duration::from_secs(3), "{:?}", gone.elapsed);
+}

@@ -109,7 +109,8 @@ pub fn classify(code: u16, body: &[u8]) -> VaultStatus {
             }
         }
         429 | 473 | 474 if parsed.sealed => contradiction("sealed=true"),
-        429 if !parsed.standby => contradiction("standby=false"),
+        429 | 473 | 474 if !parsed.initialized => contradiction("initialized=false"),
+        429 | 473 if !parsed.standby => contradiction("standby=false"),
         429 => VaultStatus::Standby,
         473 => VaultStatus::PerformanceStandby,
         474 => VaultStatus::StandbyWithoutActive,
@@ -201,6 +202,9 @@ mod tests {
             (200, UNINIT),
             (429, ACTIVE),
             (429, SEALED),
+            (473, UNINIT),
+            (473, ACTIVE),
+            (474, UNINIT),
             (503, ACTIVE),
             (501, ACTIVE),
         ] {
@@ -261,5 +265,49 @@ mod tests {
             VaultStatus::Unreachable("connection refused".into()).to_string(),
             "unreachable: connection refused"
         );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn health_json() -> impl Strategy<Value = String> {
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), "[a-z0-9.]{0,8}").prop_map(
+            |(initialized, sealed, standby, perf, version)| {
+                format!(
+                    r#"{{"initialized":{initialized},"sealed":{sealed},"standby":{standby},"performance_standby":{perf},"version":"{version}"}}"#
+                )
+            },
+        )
+    }
+
+    proptest! {
+        /// No input panics, and only a 200 whose body says initialized, unsealed, active is Active.
+        #[test]
+        fn arbitrary_bytes_never_panic_and_are_rarely_ready(code in 0u16..1000, body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let s = classify(code, &body);
+            if s == VaultStatus::Active {
+                prop_assert_eq!(code, 200);
+            }
+        }
+
+        #[test]
+        fn active_only_for_a_consistent_200(code in prop_oneof![Just(200u16), Just(429), Just(472), Just(473), Just(474), Just(501), Just(503), Just(530), 0u16..1000], body in health_json()) {
+            let s = classify(code, body.as_bytes());
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            if s.is_ready(false) {
+                prop_assert_eq!(code, 200);
+                prop_assert_eq!(&v["initialized"], true);
+                prop_assert_eq!(&v["sealed"], false);
+                prop_assert_eq!(&v["standby"], false);
+            }
+            if s.is_ready(true) {
+                prop_assert_eq!(&v["sealed"], false);
+                prop_assert_eq!(&v["initialized"], true);
+            }
+        }
     }
 }

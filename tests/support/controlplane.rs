@@ -286,6 +286,11 @@ impl ControlPlane {
         }
     }
 
+    /// Kills kube-apiserver for good: its port then refuses connections.
+    pub fn kill_apiserver(&self) {
+        *self.apiserver.lock().unwrap() = None;
+    }
+
     /// kubectl as the admin; its output whatever the exit code.
     pub fn kubectl_output(&self, args: &[&str]) -> Output {
         self.kubectl_as(&self.admin_kubeconfig, args)
