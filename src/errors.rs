@@ -39,7 +39,14 @@ pub fn describe_api_error(e: kube::Error, what: &str) -> anyhow::Error {
                 status.message.trim()
             )
         }
-        other => anyhow!("{what}: {}", chain(other)),
+        other => {
+            let text = chain(other);
+            if text.contains("deadline has elapsed") {
+                anyhow!("{what}: timed out waiting for the API server ({text})")
+            } else {
+                anyhow!("{what}: {text}")
+            }
+        }
     }
 }
 

@@ -33,12 +33,17 @@ pub async fn run(config: &Config, client: &Client, vault: &VaultProbe, report: &
         s.dry_run = config.dry_run;
         s.phase = "checking Vault and the stores";
     });
-    let (vault_status, stores) = tokio::join!(vault.probe(), read_stores(client, &config.stores));
+    // Concurrently; Vault's answer is recorded at once, so a hung store read still reports it.
+    let probe = async {
+        let status = vault.probe().await;
+        update(report, |s| s.vault = status.to_string());
+        status
+    };
+    let (vault_status, stores) = tokio::join!(probe, read_stores(client, &config.stores));
     for e in stores.iter().filter_map(|o| o.condition.as_ref().err()) {
         tracing::error!("{e}");
     }
     update(report, |s| {
-        s.vault = vault_status.to_string();
         s.stores = stores
             .iter()
             .map(|o| StoreLine {
