@@ -110,7 +110,7 @@ fn ms(d: Duration) -> String {
 
 /// The API requests made since audit line `from` (the controller manager's own left out).
 fn requests_since(cp: &ControlPlane, from: usize) -> usize {
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_secs(1));
     cp.audit_lines()[from..]
         .iter()
         .filter(|e| {
@@ -128,14 +128,39 @@ fn bench(cp: &ControlPlane, side: &Side, runs: usize, prepare: &dyn Fn()) -> Sta
     prepare();
     let _ = side.command().status();
     let mut samples = Vec::new();
-    let mut requests = 0;
+    let mut before = 0;
     for _ in 0..runs {
         prepare();
-        let before = cp.audit_lines().len();
+        before = cp.audit_lines().len();
         samples.push(side.measure());
-        requests = requests_since(cp, before);
+    }
+    let requests = requests_since(cp, before);
+    if std::env::var_os("ESO_BENCH_TRACE").is_some() {
+        print_server_times(cp, before, side.name);
     }
     stats(samples, requests)
+}
+
+/// The API server's own time for each request of the last run (from the audit log), to tell the
+/// server's share of a run from the client's.
+fn print_server_times(cp: &ControlPlane, from: usize, name: &str) {
+    for e in &cp.audit_lines()[from..] {
+        let ua = e["userAgent"].as_str().unwrap_or_default();
+        if ua.contains("kube-controller-manager") {
+            continue;
+        }
+        let t = |k: &str| {
+            e[k].as_str()
+                .and_then(|v| v.parse::<jiff::Timestamp>().ok())
+        };
+        if let (Some(a), Some(b)) = (t("requestReceivedTimestamp"), t("stageTimestamp")) {
+            let ms = (b - a).total(jiff::Unit::Millisecond).unwrap_or(0.0);
+            println!(
+                "{name}: {} {} {ms:.1} ms at the server, received {a}",
+                e["verb"], e["requestURI"]
+            );
+        }
+    }
 }
 
 struct Setup<'a> {
@@ -338,7 +363,14 @@ fn eso_recovery_against_the_shell_peer() {
         "| path | eso-recovery wall ms, median | peer wall ms, median | ratio | API requests eso / peer |".to_string(),
         "|---|---|---|---|---|".to_string(),
     ];
-    for n in [3usize, 30, 100] {
+    // ESO_BENCH_SCALING=0 skips the scaling table (a quick look at the main one).
+    let scale = std::env::var("ESO_BENCH_SCALING").map_or(true, |v| v != "0");
+    let (deployment_counts, store_counts): (&[usize], &[usize]) = if scale {
+        (&[3, 30, 100], &[1, 10, 50])
+    } else {
+        (&[], &[])
+    };
+    for &n in deployment_counts {
         let seed = seed_with(&cp, &format!("scale-{n}"), n);
         seed.set_store(&cp, false);
         setup.settle(&seed);
@@ -367,7 +399,7 @@ fn eso_recovery_against_the_shell_peer() {
             p.requests
         ));
     }
-    for n in [1usize, 10, 50] {
+    for &n in store_counts {
         let stores = ready_stores(&cp, &format!("many-{n}"), n);
         let e = bench(
             &cp,

@@ -14,11 +14,24 @@ use support::{
     openbao::OpenBao,
 };
 
+/// Runs against the stand-in API under `--timeout 10s` (unless `extra` sets another), and prints
+/// the wall time so the longest run of the matrix can be read off `--nocapture`.
 fn run(api: &FakeApi, vault: &str, extra: &[&str]) -> Run {
     let mut args = vec![format!("--vault-addr={vault}")];
+    if !extra.iter().any(|a| a.starts_with("--timeout")) {
+        args.push("--timeout=10s".into());
+    }
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    eso(Some(&api.kubeconfig), &args, &[])
+    let r = eso(Some(&api.kubeconfig), &args, &[]);
+    eprintln!(
+        "fault run: {:?} {:?} -> exit {} {}",
+        r.elapsed,
+        extra,
+        r.code,
+        r.outcome()
+    );
+    r
 }
 
 fn patches(api: &FakeApi) -> usize {
@@ -186,6 +199,55 @@ fn tls_with_the_right_ca_a_wrong_ca_a_wrong_name_and_skip_verify() {
 }
 
 #[test]
+fn an_expired_vault_certificate_is_not_trusted() {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let vault = FakeVault::start_tls(
+        Answer::Fixed(200, ACTIVE.into()),
+        &cert.pem(),
+        &key.serialize_pem(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let api = FakeApi::start();
+    let r = run(
+        &api,
+        &vault.addr,
+        &[&format!("--vault-cacert={}", ca_file.display())],
+    );
+    not_ready(&r, &api, "expired");
+
+    // The same server with a valid certificate from the same CA is trusted: the check can pass.
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(2099, 1, 1);
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let vault = FakeVault::start_tls(
+        Answer::Fixed(200, ACTIVE.into()),
+        &cert.pem(),
+        &key.serialize_pem(),
+    );
+    let api = FakeApi::start();
+    let r = run(
+        &api,
+        &vault.addr,
+        &[
+            &format!("--vault-cacert={}", ca_file.display()),
+            "--dry-run",
+        ],
+    );
+    expect(&r, 0, "would_restart");
+}
+
+#[test]
 fn answers_openbao_never_gives() {
     let sealed_body = r#"{"initialized":true,"sealed":true,"standby":true}"#;
     let standby_body = r#"{"initialized":true,"sealed":false,"standby":true}"#;
@@ -260,7 +322,7 @@ fn answers_openbao_never_gives() {
 
 #[test]
 fn one_patch_failing_does_not_stop_the_others() {
-    for code in [500, 409, 422] {
+    for code in [500, 409, 422, 403] {
         let api = FakeApi::start();
         api.with(|s| {
             s.patch_faults
@@ -322,6 +384,22 @@ fn throttling_is_retried_within_the_deadline() {
         "{:?}",
         api.requests()
     );
+}
+
+#[test]
+fn endless_throttling_gives_up_within_the_deadline() {
+    let api = FakeApi::start();
+    api.with(|s| s.throttle = u32::MAX);
+    let vault = FakeVault::start(Answer::Fixed(200, ACTIVE.into()));
+    let r = run(&api, &vault.addr, &["--timeout=4s"]);
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(
+        ["store_read_failed", "timed_out"].contains(&r.outcome()),
+        "{}",
+        r.dump()
+    );
+    assert!(r.elapsed < Duration::from_secs(7), "{:?}", r.elapsed);
+    assert_eq!(patches(&api), 0);
 }
 
 #[test]
