@@ -45,8 +45,16 @@ pub async fn connect(context: Option<&str>, timeout: Duration) -> Result<Client>
     client(&config, timeout)
 }
 
+/// The User-Agent on every API request, so audit logs name this program.
+pub const USER_AGENT: &str = concat!("eso-recovery/", env!("CARGO_PKG_VERSION"));
+
 /// The client for a loaded config.
 pub fn client(config: &Config, timeout: Duration) -> Result<Client> {
+    let mut config = config.clone();
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(USER_AGENT),
+    ));
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);

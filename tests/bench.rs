@@ -108,16 +108,22 @@ fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
-/// The API requests made since audit line `from` (the controller manager's own left out).
-fn requests_since(cp: &ControlPlane, from: usize) -> usize {
+/// The API requests `side` made since audit line `from`, told apart by User-Agent
+/// (`eso-recovery/…` or `kubectl/…`) from the API server's and the controller manager's own.
+fn requests_since(cp: &ControlPlane, from: usize, side: &Side) -> usize {
     std::thread::sleep(Duration::from_secs(1));
+    let prefix = if side.name == "peer" {
+        "kubectl/"
+    } else {
+        "eso-recovery/"
+    };
     cp.audit_lines()[from..]
         .iter()
         .filter(|e| {
-            !e["userAgent"]
+            e["userAgent"]
                 .as_str()
                 .unwrap_or_default()
-                .contains("kube-controller-manager")
+                .starts_with(prefix)
         })
         .count()
 }
@@ -134,7 +140,7 @@ fn bench(cp: &ControlPlane, side: &Side, runs: usize, prepare: &dyn Fn()) -> Sta
         before = cp.audit_lines().len();
         samples.push(side.measure());
     }
-    let requests = requests_since(cp, before);
+    let requests = requests_since(cp, before, side);
     if std::env::var_os("ESO_BENCH_TRACE").is_some() {
         print_server_times(cp, before, side.name);
     }
@@ -145,8 +151,11 @@ fn bench(cp: &ControlPlane, side: &Side, runs: usize, prepare: &dyn Fn()) -> Sta
 /// server's share of a run from the client's.
 fn print_server_times(cp: &ControlPlane, from: usize, name: &str) {
     for e in &cp.audit_lines()[from..] {
-        let ua = e["userAgent"].as_str().unwrap_or_default();
-        if ua.contains("kube-controller-manager") {
+        if !e["userAgent"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("eso-recovery/")
+        {
             continue;
         }
         let t = |k: &str| {

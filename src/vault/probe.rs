@@ -47,7 +47,7 @@ impl VaultProbe {
             .timeout(timeout)
             .connect_timeout(timeout)
             .no_proxy()
-            .user_agent(concat!("eso-recovery/", env!("CARGO_PKG_VERSION")))
+            .user_agent(crate::kube_client::USER_AGENT)
             .build()
             .context("building the HTTP client for Vault")?;
         Ok(Self { client, url })
