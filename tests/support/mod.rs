@@ -117,3 +117,14 @@ pub fn expect(run: &Run, code: i32, outcome: &str) {
         run.dump()
     );
 }
+
+/// Asserts a failed run: its exit code, outcome, and that its summary names `needle`.
+#[track_caller]
+pub fn expect_error(run: &Run, code: i32, outcome: &str, needle: &str) {
+    expect(run, code, outcome);
+    assert!(
+        run.stdout.contains(needle),
+        "the summary does not name {needle:?}\n{}",
+        run.dump()
+    );
+}
