@@ -445,6 +445,18 @@ fn wait_returns_when_recovered_and_fails_at_its_deadline() {
 
 #[test]
 fn a_restart_makes_a_real_rollout_with_the_controller_manager() {
+    if !support::controlplane::bins()
+        .join("kube-controller-manager")
+        .exists()
+    {
+        // Only with KUBEBUILDER_ASSETS from setup-envtest; CI builds it and must run this.
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI: no kube-controller-manager in the control plane"
+        );
+        eprintln!("skipped: KUBEBUILDER_ASSETS has no kube-controller-manager");
+        return;
+    }
     let cp = ControlPlane::start(true);
     let seed = Seed::own("rollout");
     seed.apply(&cp);
