@@ -20,6 +20,22 @@ fn design_lock() -> std::sync::MutexGuard<'static, ()> {
     DESIGN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The design's objects and manifests/ on the shared control plane, never restarted yet; the
+/// guard keeps other design tests out until it drops.
+fn design() -> (
+    std::sync::MutexGuard<'static, ()>,
+    &'static ControlPlane,
+    Seed,
+) {
+    let guard = design_lock();
+    let cp = ControlPlane::shared();
+    let seed = Seed::design();
+    seed.apply(cp);
+    apply_manifests(cp);
+    seed.set_restarted_at(cp, None);
+    (guard, cp, seed)
+}
+
 fn admin(cp: &ControlPlane) -> Option<&Path> {
     Some(cp.admin_kubeconfig.as_path())
 }
@@ -95,12 +111,7 @@ fn manifests_apply_cleanly_with_no_pod_security_warning() {
 
 #[test]
 fn least_privilege_identity_runs_and_is_refused_everything_else() {
-    let _g = design_lock();
-    let cp = ControlPlane::shared();
-    let seed = Seed::design();
-    seed.apply(cp);
-    apply_manifests(cp);
-    seed.set_restarted_at(cp, None);
+    let (_g, cp, seed) = design();
     cp.apply(
         "apiVersion: external-secrets.io/v1\nkind: ClusterSecretStore\nmetadata:\n  name: other-store\nspec:\n  provider:\n    fake:\n      data: []\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: other-app\n  namespace: security\nspec:\n  replicas: 0\n  selector:\n    matchLabels: {app: other}\n  template:\n    metadata:\n      labels: {app: other}\n    spec:\n      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n      containers:\n      - name: c\n        image: busybox\n        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n",
     );
@@ -184,12 +195,7 @@ fn least_privilege_identity_runs_and_is_refused_everything_else() {
 
 #[test]
 fn recovery_after_a_vault_restart_with_raft_storage() {
-    let _g = design_lock();
-    let cp = ControlPlane::shared();
-    let seed = Seed::design();
-    seed.apply(cp);
-    apply_manifests(cp);
-    seed.set_restarted_at(cp, None);
+    let (_g, cp, seed) = design();
     let sa = cp.kubeconfig_for("security", "eso-recovery");
     let mut bao = OpenBao::raft();
     let addr = format!("--vault-addr={}", bao.addr);
@@ -496,12 +502,7 @@ fn a_restart_makes_a_real_rollout_with_the_controller_manager() {
 
 #[test]
 fn revoked_rbac_and_a_deleted_store_are_errors_that_restart_nothing() {
-    let _g = design_lock();
-    let cp = ControlPlane::shared();
-    let seed = Seed::design();
-    seed.apply(cp);
-    apply_manifests(cp);
-    seed.set_restarted_at(cp, None);
+    let (_g, cp, seed) = design();
     seed.set_store(cp, false);
     let sa = cp.kubeconfig_for("security", "eso-recovery");
     let bao = OpenBao::dev();
