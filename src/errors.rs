@@ -50,14 +50,6 @@ pub fn describe_api_error(e: kube::Error, what: &str) -> anyhow::Error {
     }
 }
 
-/// The HTTP status of an API error, if it was one.
-pub fn status_code(e: &kube::Error) -> Option<u16> {
-    match e {
-        kube::Error::Api(s) => Some(s.code),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,5 +5,5 @@ mod probe;
 mod tls;
 
 pub use health::{VaultStatus, classify};
-pub use probe::{MAX_BODY, VaultProbe};
+pub use probe::VaultProbe;
 pub use tls::{VaultTls, provider};
