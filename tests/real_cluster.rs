@@ -167,12 +167,7 @@ fn least_privilege_identity_runs_and_is_refused_everything_else() {
         ],
         &[],
     );
-    expect(&other, 1, "restart_failed");
-    assert!(
-        other.stdout.contains("security/other-app: HTTP 403"),
-        "{}",
-        other.dump()
-    );
+    expect_error(&other, 1, "restart_failed", "security/other-app: HTTP 403");
     assert!(seed.restarted_at(cp)[0].is_some());
     seed.set_store(cp, true);
     seed.set_restarted_at(cp, None);
@@ -183,13 +178,11 @@ fn least_privilege_identity_runs_and_is_refused_everything_else() {
         &[&format!("--vault-addr={}", bao.addr), "--store=other-store"],
         &[],
     );
-    expect(&store, 1, "store_read_failed");
-    assert!(
-        store
-            .stdout
-            .contains("reading ClusterSecretStore other-store: HTTP 403"),
-        "{}",
-        store.dump()
+    expect_error(
+        &store,
+        1,
+        "store_read_failed",
+        "reading ClusterSecretStore other-store: HTTP 403",
     );
 }
 
@@ -335,8 +328,7 @@ fn decision_table_against_the_real_api_server() {
     ]);
     seed.complete_rollouts(cp);
     let paused = run(cp, &seed, &bao, &[]);
-    expect(&paused, 1, "restart_failed");
-    assert!(paused.stdout.contains("paused"), "{}", paused.dump());
+    expect_error(&paused, 1, "restart_failed", "paused");
     let at = seed.restarted_at(cp);
     assert!(
         at[0].is_some() && at[1].is_none() && at[2].is_some(),
@@ -371,26 +363,24 @@ fn decision_table_against_the_real_api_server() {
         &bao,
         &["--deployments=external-secrets,does-not-exist"],
     );
-    expect(&missing, 1, "restart_failed");
-    assert!(
-        missing.stdout.contains(&format!(
+    expect_error(
+        &missing,
+        1,
+        "restart_failed",
+        &format!(
             "reading Deployment {}/does-not-exist: HTTP 404",
             seed.namespace
-        )),
-        "{}",
-        missing.dump()
+        ),
     );
     assert!(seed.restarted_at(cp)[0].is_some());
 
     // A missing store is an error naming it.
     let no_store = run(cp, &seed, &bao, &["--store=no-such-store"]);
-    expect(&no_store, 1, "store_read_failed");
-    assert!(
-        no_store
-            .stdout
-            .contains("reading ClusterSecretStore no-such-store: HTTP 404"),
-        "{}",
-        no_store.dump()
+    expect_error(
+        &no_store,
+        1,
+        "store_read_failed",
+        "reading ClusterSecretStore no-such-store: HTTP 404",
     );
 
     // A store ESO has not reconciled yet (no status): a warning, nothing restarted.
@@ -405,8 +395,7 @@ fn decision_table_against_the_real_api_server() {
         &[&format!("--vault-addr={}", bao.addr)],
         &[],
     );
-    expect(&bad, 1, "store_read_failed");
-    assert!(bad.stdout.contains("HTTP 401"), "{}", bad.dump());
+    expect_error(&bad, 1, "store_read_failed", "HTTP 401");
 }
 
 #[test]
