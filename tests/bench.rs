@@ -14,7 +14,7 @@ use std::{
 
 use serde_json::json;
 use support::{
-    controlplane::{ControlPlane, bins, repo},
+    controlplane::{ControlPlane, Options, bins, repo},
     openbao::OpenBao,
     seed::Seed,
 };
@@ -255,6 +255,7 @@ fn seed_with(cp: &ControlPlane, namespace: &str, deployments: usize) -> Seed {
         store: format!("store-{namespace}"),
         deployments: names,
         replicas: 0,
+        ..Seed::own(namespace)
     };
     seed.apply(cp);
     seed
@@ -310,7 +311,11 @@ fn row(path: &str, eso: &Stats, peer: &Stats) -> String {
 #[ignore = "the benchmark: make bench"]
 fn eso_recovery_against_the_shell_peer() {
     let scratch = tempfile::tempdir().unwrap();
-    let cp = ControlPlane::start_with(true, true);
+    let cp = ControlPlane::start_with(Options {
+        controller_manager: true,
+        audit: true,
+        ..Options::default()
+    });
     let setup = Setup {
         cp: &cp,
         scratch: scratch.path(),

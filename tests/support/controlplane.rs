@@ -18,14 +18,15 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn script(name: &str) -> PathBuf {
+/// Runs one of the build scripts (path from the repository root) and returns the path it printed.
+pub fn script(path: &str) -> PathBuf {
     let out = Command::new("bash")
-        .arg(repo().join("tests/controlplane").join(name))
+        .arg(repo().join(path))
         .output()
-        .unwrap_or_else(|e| panic!("running tests/controlplane/{name}: {e}"));
+        .unwrap_or_else(|e| panic!("running {path}: {e}"));
     assert!(
         out.status.success(),
-        "tests/controlplane/{name} failed (Go and the module proxy are needed, or set KUBEBUILDER_ASSETS):\n{}",
+        "{path} failed (Go and the module proxy are needed, or see the script for the override):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -35,13 +36,45 @@ fn script(name: &str) -> PathBuf {
 /// The folder with etcd, kube-apiserver, kubectl (and kube-controller-manager).
 pub fn bins() -> PathBuf {
     static BINS: OnceLock<PathBuf> = OnceLock::new();
-    BINS.get_or_init(|| script("build.sh")).clone()
+    BINS.get_or_init(|| script("tests/controlplane/build.sh"))
+        .clone()
 }
 
 /// ESO's CRD folder.
 pub fn crds() -> PathBuf {
     static CRDS: OnceLock<PathBuf> = OnceLock::new();
-    CRDS.get_or_init(|| script("crds.sh")).clone()
+    CRDS.get_or_init(|| script("tests/eso/crds.sh")).clone()
+}
+
+/// What a control plane runs and holds beyond etcd, kube-apiserver and the two CRDs eso-recovery
+/// reads.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// kube-controller-manager's deployment and replicaset controllers.
+    pub controller_manager: bool,
+    /// An audit log of every request (for counting a run's requests).
+    pub audit: bool,
+    /// Every CRD of ESO's, as its controller needs (it watches them all).
+    pub all_eso_crds: bool,
+}
+
+/// ESO's CRD files to install: ClusterSecretStore and ExternalSecret, or all of them.
+fn crd_files(dir: &Path, all: bool) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.ends_with(".yaml")
+                && name != "kustomization.yaml"
+                && (all
+                    || name == "external-secrets.io_clustersecretstores.yaml"
+                    || name == "external-secrets.io_externalsecrets.yaml")
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 /// The admin's bearer token (group system:masters).
@@ -91,12 +124,14 @@ impl ControlPlane {
     /// Starts etcd and kube-apiserver (and kube-controller-manager's deployment and replicaset
     /// controllers if asked), installs ESO's CRDs, and waits until all is ready.
     pub fn start(with_controller_manager: bool) -> ControlPlane {
-        Self::start_with(with_controller_manager, false)
+        Self::start_with(Options {
+            controller_manager: with_controller_manager,
+            ..Options::default()
+        })
     }
 
-    /// As [`ControlPlane::start`], optionally with an audit log of every request (for counting
-    /// the requests a run makes: [`ControlPlane::audit_lines`]).
-    pub fn start_with(with_controller_manager: bool, audit: bool) -> ControlPlane {
+    /// As [`ControlPlane::start`], with the [`Options`] given.
+    pub fn start_with(options: Options) -> ControlPlane {
         let bins = bins();
         let crds = crds();
         let tmp = tempfile::Builder::new()
@@ -133,7 +168,7 @@ impl ControlPlane {
         let port = free_port();
         let server = format!("https://127.0.0.1:{port}");
         let mut audit_args = Vec::new();
-        if audit {
+        if options.audit {
             let policy = dir.join("audit-policy.yaml");
             std::fs::write(
                 &policy,
@@ -211,24 +246,25 @@ impl ControlPlane {
         cp.startup = t0.elapsed();
         eprintln!("control plane ready in {:?} at {}", cp.startup, cp.server);
 
-        for crd in [
-            "external-secrets.io_clustersecretstores.yaml",
-            "external-secrets.io_externalsecrets.yaml",
-        ] {
-            // Server-side: the CRDs are larger than client-side apply's annotation limit. Retried:
-            // right after /readyz the first writes can still be refused.
-            let path = crds.join(crd).display().to_string();
-            let mut last = String::new();
-            let ok = (0..20).any(|_| {
-                let out = cp.kubectl_output(&["apply", "--server-side", "-f", &path]);
-                last = String::from_utf8_lossy(&out.stderr).into_owned();
-                out.status.success() || {
-                    std::thread::sleep(Duration::from_millis(250));
-                    false
-                }
-            });
-            assert!(ok, "installing {crd}: {last}");
+        // Server-side: the CRDs are larger than client-side apply's annotation limit. Retried:
+        // right after /readyz the first writes can still be refused.
+        let files = crd_files(&crds, options.all_eso_crds);
+        let mut args = vec!["apply".to_string(), "--server-side".into()];
+        for f in &files {
+            args.push("-f".into());
+            args.push(f.display().to_string());
         }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut last = String::new();
+        let ok = (0..20).any(|_| {
+            let out = cp.kubectl_output(&args);
+            last = String::from_utf8_lossy(&out.stderr).into_owned();
+            out.status.success() || {
+                std::thread::sleep(Duration::from_millis(250));
+                false
+            }
+        });
+        assert!(ok, "installing ESO's CRDs: {last}");
         cp.kubectl(&[
             "wait",
             "--for=condition=Established",
@@ -236,7 +272,7 @@ impl ControlPlane {
             "crd/clustersecretstores.external-secrets.io",
             "crd/externalsecrets.external-secrets.io",
         ]);
-        if with_controller_manager {
+        if options.controller_manager {
             cp.start_controller_manager();
         }
         cp
@@ -322,6 +358,18 @@ impl ControlPlane {
         let path = self.dir.join(format!("apply-{}.yaml", free_port()));
         std::fs::write(&path, yaml).unwrap();
         self.kubectl(&["apply", "-f", &path.display().to_string()])
+    }
+
+    /// `kubectl apply -k DIR`, which must succeed with nothing on stderr (no Pod Security or
+    /// deprecation warning).
+    pub fn apply_kustomize(&self, dir: &Path) {
+        let out = self.kubectl_output(&["apply", "-k", &dir.display().to_string()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.trim().is_empty(),
+            "kubectl apply -k {}: {stderr}",
+            dir.display()
+        );
     }
 
     /// An object as JSON.

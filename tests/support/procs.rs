@@ -7,7 +7,7 @@ use std::{
     net::TcpListener,
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, ChildStdout, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -17,6 +17,17 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("no free port on 127.0.0.1")
+}
+
+/// Makes the kernel kill the child when the thread that spawned it dies.
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
 }
 
 /// A running child process, killed when dropped.
@@ -31,13 +42,7 @@ impl Proc {
     pub fn spawn(name: &str, cmd: &mut Command, log: &Path) -> Proc {
         let out = File::create(log).expect("creating a log file");
         let err = out.try_clone().expect("cloning the log file");
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        die_with_parent(cmd);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(out)
@@ -49,6 +54,25 @@ impl Proc {
             name: name.to_string(),
             log: log.to_path_buf(),
         }
+    }
+
+    /// Starts `cmd` with its stdout handed to the caller (a stream to read) and its stderr
+    /// discarded; killed like any other [`Proc`].
+    pub fn spawn_piped(name: &str, cmd: &mut Command) -> (Proc, ChildStdout) {
+        die_with_parent(cmd);
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name} ({:?}): {e}", cmd.get_program()));
+        let stdout = child.stdout.take().expect("a piped stdout");
+        let proc = Proc {
+            child: Some(child),
+            name: name.to_string(),
+            log: PathBuf::new(),
+        };
+        (proc, stdout)
     }
 
     /// The process id, for signals.

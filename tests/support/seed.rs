@@ -24,6 +24,11 @@ pub struct Seed {
     pub deployments: Vec<String>,
     /// Replicas of each (0 lets kube-controller-manager finish rollouts with no kubelet).
     pub replicas: i32,
+    /// The store's `spec.refreshInterval` in seconds (how often ESO validates it); the design's
+    /// store has none (ESO's default, every 5 minutes).
+    pub store_refresh: Option<u32>,
+    /// The ExternalSecret's `spec.refreshInterval` (the design's: `1h`).
+    pub es_refresh: String,
 }
 
 impl Seed {
@@ -34,6 +39,20 @@ impl Seed {
             store: "k8s-secrets".into(),
             deployments: DEPLOYMENTS.iter().map(|s| s.to_string()).collect(),
             replicas: 1,
+            store_refresh: None,
+            es_refresh: "1h".into(),
+        }
+    }
+
+    /// The design's names for a cluster where ESO's real controller runs: kube-controller-manager
+    /// owns the Deployments' status (0 replicas, so rollouts complete with no kubelet) and the
+    /// ExternalSecret refreshes every `es_refresh`, so a seal shows within a test.
+    pub fn with_real_eso(store_refresh: Option<u32>, es_refresh: &str) -> Seed {
+        Seed {
+            replicas: 0,
+            store_refresh,
+            es_refresh: es_refresh.into(),
+            ..Seed::design()
         }
     }
 
@@ -42,8 +61,7 @@ impl Seed {
         Seed {
             namespace: format!("t-{test}"),
             store: format!("store-{test}"),
-            deployments: DEPLOYMENTS.iter().map(|s| s.to_string()).collect(),
-            replicas: 1,
+            ..Seed::design()
         }
     }
 
@@ -56,8 +74,16 @@ impl Seed {
         ]
     }
 
-    /// Creates everything, with the store Ready and every rollout complete.
+    /// Creates everything, with the store Ready and every rollout complete (written by hand, as
+    /// ESO and the deployment controller would).
     pub fn apply(&self, cp: &ControlPlane) {
+        self.apply_objects(cp);
+        self.set_store(cp, true);
+        self.complete_rollouts(cp);
+    }
+
+    /// Creates the objects only; their status is left to whatever controllers run.
+    pub fn apply_objects(&self, cp: &ControlPlane) {
         let ns = &self.namespace;
         let mut yaml = format!(
             "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    pod-security.kubernetes.io/enforce: restricted\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: db\n---\n"
@@ -74,7 +100,7 @@ kind: ClusterSecretStore
 metadata:
   name: {store}
 spec:
-  provider:
+{store_refresh}  provider:
     vault:
       server: http://vault.security.svc.cluster.local:8200
       path: secret # KV v2 mount name
@@ -93,7 +119,7 @@ metadata:
   name: postgres-secret
   namespace: db
 spec:
-  refreshInterval: 1h
+  refreshInterval: {es_refresh}
   secretStoreRef:
     name: {store}
     kind: ClusterSecretStore
@@ -110,7 +136,12 @@ spec:
       key: postgres-secret
       property: POSTGRES_PASSWORD
 "#,
-            store = self.store
+            store = self.store,
+            store_refresh = self
+                .store_refresh
+                .map(|s| format!("  refreshInterval: {s}\n"))
+                .unwrap_or_default(),
+            es_refresh = self.es_refresh,
         ));
         for d in &self.deployments {
             yaml.push_str("---\n");
@@ -120,8 +151,6 @@ spec:
             yaml.push('\n');
         }
         cp.apply(&yaml);
-        self.set_store(cp, true);
-        self.complete_rollouts(cp);
     }
 
     /// Writes the store's status through the status subresource, as ESO does.

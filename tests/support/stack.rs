@@ -1,0 +1,174 @@
+//! The whole system of the design, for end-to-end tests and the recovery benchmark: a control
+//! plane with kube-controller-manager, OpenBao on raft storage with Kubernetes auth, the design's
+//! objects, eso-recovery's manifests, and ESO's real controller with the kubelet stand-in. The
+//! Secret `db/postgres-secret` is synced from Vault before [`Stack::start`] returns.
+
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+
+use serde_json::{Value, json};
+
+use super::{
+    Run,
+    controlplane::{ControlPlane, Options, repo},
+    eso_controller::Eso,
+    openbao::OpenBao,
+    procs::wait_until,
+    seed::Seed,
+};
+
+/// The password Vault holds when a stack starts.
+pub const FIRST_PASSWORD: &str = "first-password";
+
+/// Everything running; dropped in this order (ESO first, the control plane last).
+pub struct Stack {
+    /// ESO's controller and the kubelet stand-in.
+    pub eso: Eso,
+    /// OpenBao on raft storage: a restart brings it back sealed.
+    pub bao: OpenBao,
+    /// The design's objects.
+    pub seed: Seed,
+    /// etcd, kube-apiserver, kube-controller-manager.
+    pub cp: ControlPlane,
+    /// A kubeconfig for eso-recovery's own ServiceAccount (from manifests/).
+    pub recovery_kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// Starts everything for `seed` and waits until ESO has synced the Secret.
+    pub fn start(seed: Seed) -> Stack {
+        let dir = tempfile::Builder::new()
+            .prefix("eso-recovery-stack-")
+            .tempdir()
+            .expect("a temporary folder");
+        let cp = ControlPlane::start_with(Options {
+            controller_manager: true,
+            all_eso_crds: true,
+            ..Options::default()
+        });
+        let bao = OpenBao::raft();
+        seed.apply_objects(&cp);
+        cp.apply_kustomize(&repo().join("manifests"));
+        bao.configure_for_eso(&cp, &seed.namespace);
+        bao.kv_put(
+            "postgres-secret",
+            &json!({"POSTGRES_USER": "app", "POSTGRES_PASSWORD": FIRST_PASSWORD}),
+        );
+        let recovery_kubeconfig = cp.kubeconfig_for(&seed.namespace, "eso-recovery");
+        let eso = Eso::start(&cp, &seed.namespace, &bao.addr, dir.path());
+        let stack = Stack {
+            eso,
+            bao,
+            seed,
+            cp,
+            recovery_kubeconfig,
+            _dir: dir,
+        };
+        stack.wait_for_password(FIRST_PASSWORD, Duration::from_secs(60));
+        stack
+    }
+
+    /// The Secret `db/postgres-secret`'s data, decoded; empty while it does not exist.
+    pub fn secret_data(&self) -> BTreeMap<String, String> {
+        let out =
+            self.cp
+                .kubectl_output(&["get", "secret", "postgres-secret", "-n", "db", "-o", "json"]);
+        if !out.status.success() {
+            return BTreeMap::new();
+        }
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        v["data"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, b64)| {
+                let bytes = STANDARD.decode(b64.as_str()?).ok()?;
+                Some((k.clone(), String::from_utf8(bytes).ok()?))
+            })
+            .collect()
+    }
+
+    /// The Secret's password now.
+    pub fn password(&self) -> Option<String> {
+        self.secret_data().get("POSTGRES_PASSWORD").cloned()
+    }
+
+    /// Waits until the Secret holds `password`; how long it took.
+    pub fn wait_for_password(&self, password: &str, limit: Duration) -> Duration {
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_until(
+                &format!("Secret db/postgres-secret holding {password:?}"),
+                limit,
+                || self.password().as_deref() == Some(password),
+            )
+        }));
+        waited.unwrap_or_else(|_| {
+            panic!(
+                "the Secret never held {password:?} within {limit:?} (it holds {:?}); the ExternalSecret: {}\n{}",
+                self.password(),
+                self.external_secret_ready("db", "postgres-secret"),
+                self.eso.log_tail()
+            )
+        })
+    }
+
+    /// Writes a new password to Vault (as `bao kv patch` would; the user stays).
+    pub fn rotate(&self, password: &str) {
+        self.bao.kv_put(
+            "postgres-secret",
+            &json!({"POSTGRES_USER": "app", "POSTGRES_PASSWORD": password}),
+        );
+    }
+
+    /// The Ready condition of an ExternalSecret (Null when it has none).
+    pub fn external_secret_ready(&self, namespace: &str, name: &str) -> Value {
+        let es = self.cp.get_json(&["externalsecret", name, "-n", namespace]);
+        ready_condition(&es)
+    }
+
+    /// The store's Ready condition (Null when it has none).
+    pub fn store_ready(&self) -> Value {
+        ready_condition(&self.cp.get_json(&["clustersecretstore", &self.seed.store]))
+    }
+
+    /// Waits until ESO marks the ExternalSecret Ready=False (it tried Vault and failed).
+    pub fn wait_for_external_secret_failing(&self, namespace: &str, name: &str, limit: Duration) {
+        wait_until(
+            &format!("ExternalSecret {namespace}/{name} Ready=False"),
+            limit,
+            || self.external_secret_ready(namespace, name)["status"] == "False",
+        );
+    }
+
+    /// Runs eso-recovery as its own ServiceAccount against this stack's Vault.
+    pub fn recover(&self, extra: &[&str]) -> Run {
+        let mut args = vec![format!("--vault-addr={}", self.bao.addr)];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        super::eso(Some(&self.recovery_kubeconfig), &args, &[])
+    }
+
+    /// Each Deployment's `restartedAt` annotation.
+    pub fn restarted_at(&self) -> Vec<Option<String>> {
+        self.seed.restarted_at(&self.cp)
+    }
+
+    /// Restarts Vault's process: on raft storage it comes back sealed (503).
+    pub fn restart_vault_sealed(&mut self) {
+        self.bao.restart();
+        self.bao.wait_code(503);
+    }
+}
+
+/// The `Ready` condition among an object's `status.conditions`.
+pub fn ready_condition(object: &Value) -> Value {
+    object["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Ready")
+        .cloned()
+        .unwrap_or(Value::Null)
+}
