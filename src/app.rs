@@ -9,8 +9,8 @@ use crate::{
     cli::{Cli, LogFormat},
     config::Config,
     kube_client, logging,
-    report::{Outcome, Summary},
-    run::{Report, run, update},
+    report::{DeploymentResult, Outcome, Report, Summary, update},
+    run::run,
     vault::VaultProbe,
 };
 
@@ -101,13 +101,19 @@ pub async fn execute(config: &Config) -> anyhow::Result<Summary> {
                 let pending: Vec<String> = s
                     .deployments
                     .iter()
-                    .filter(|d| d.result.starts_with("pending"))
+                    .filter(|d| matches!(d.result, DeploymentResult::Pending(_)))
                     .map(|d| format!("Deployment {}: {}", d.name, d.result))
                     .chain(
                         s.stores
                             .iter()
-                            .filter(|st| st.state.starts_with("pending"))
+                            .filter(|st| !st.state.is_ready())
                             .map(|st| format!("store {}: {}", st.name, st.state)),
+                    )
+                    .chain(
+                        s.external_secrets
+                            .iter()
+                            .flat_map(|es| &es.still_failing)
+                            .map(|k| format!("ExternalSecret {k}: still failing")),
                     )
                     .collect();
                 s.errors.push(format!(

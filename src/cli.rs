@@ -8,22 +8,27 @@ use url::Url;
 
 use crate::{config::Config, decision::Policy, vault::VaultTls};
 
-const ABOUT: &str = "Restart the External Secrets Operator when Vault is ready again but ESO's \
-ClusterSecretStore is still degraded.";
+const ABOUT: &str = "Restart the External Secrets Operator when Vault is ready again but ESO is \
+still stuck in its backoff (a degraded ClusterSecretStore, or ExternalSecrets failing since the \
+outage).";
 
 const LONG_ABOUT: &str = "\
-Restart the External Secrets Operator when Vault is ready again but ESO's ClusterSecretStore is \
-still degraded.
+Restart the External Secrets Operator when Vault is ready again but ESO is still stuck in its \
+backoff.
 
-When Vault restarts it comes back sealed; ESO's store validation fails, the store's Ready condition \
-goes False, and ESO's controller backs off. After Vault is unsealed ESO stays in backoff. \
-eso-recovery checks Vault's /v1/sys/health and the store's Ready condition, and only when Vault is \
-ready AND a store is degraded does it restart ESO's Deployments, exactly as `kubectl rollout \
-restart` does. It is meant to run every minute from a CronJob; in normal operation it makes two \
-requests and exits.
+When Vault restarts it comes back sealed. ESO's reconciles fail and back off, per object, up to 7 \
+minutes, in the controller's memory: after the unseal the secrets stay stale until each object's \
+next slot. Restarting ESO clears every backoff at once. eso-recovery checks Vault's \
+/v1/sys/health and the stores' Ready condition, and restarts ESO's Deployments exactly as \
+`kubectl rollout restart` does when Vault is ready AND either a store is degraded (Ready=False), \
+or the stores are Ready but ExternalSecrets on them have been failing since before Vault last \
+became active (Vault's /v1/sys/leader active_time; checked only for 14 minutes after it). It is \
+meant to run every minute from a CronJob; in normal operation it makes three requests and exits.
 
 It restarts nothing while Vault is not ready, while the last restart is younger than --cooldown, \
-or while a rollout is still in progress. It never reads Secrets.";
+while a rollout is still in progress, or when ESO was already restarted after Vault last became \
+active (once per outage). An ExternalSecret that fails for its own reasons (a missing key, failing \
+since Vault came back) never causes a restart. It never reads Secrets.";
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -101,6 +106,17 @@ pub struct Cli {
         help_heading = "Kubernetes"
     )]
     pub stores: Vec<String>,
+
+    /// The namespaces whose ExternalSecrets are checked, comma-separated [default: all]. Each
+    /// needs `list` on externalsecrets there (manifests/ grants it cluster-wide).
+    #[arg(
+        long,
+        env = "ESO_RECOVERY_EXTERNALSECRET_NAMESPACES",
+        value_name = "NAMESPACES",
+        value_delimiter = ',',
+        help_heading = "Kubernetes"
+    )]
+    pub externalsecret_namespaces: Vec<String>,
 
     /// ESO's Deployments to restart, comma-separated.
     #[arg(
@@ -189,11 +205,13 @@ impl Cli {
             self.stores,
             "--store (ESO_RECOVERY_STORE)",
             "ClusterSecretStore",
+            253,
         )?;
         let deployments = names(
             self.deployments,
             "--deployments (ESO_RECOVERY_DEPLOYMENTS)",
             "Deployment",
+            253,
         )?;
         check_name(
             &self.namespace,
@@ -201,6 +219,16 @@ impl Cli {
             "namespace",
             63,
         )?;
+        let es_flag = "--externalsecret-namespaces (ESO_RECOVERY_EXTERNALSECRET_NAMESPACES)";
+        let externalsecret_namespaces = if self
+            .externalsecret_namespaces
+            .iter()
+            .all(|n| n.trim().is_empty())
+        {
+            Vec::new()
+        } else {
+            names(self.externalsecret_namespaces, es_flag, "namespace", 63)?
+        };
         if self.vault_cacert.is_some() && self.vault_skip_verify {
             tracing::warn!("--vault-skip-verify is set: --vault-cacert is not used");
         }
@@ -213,14 +241,15 @@ impl Cli {
                 server_name: self.vault_tls_server_name.filter(|s| !s.is_empty()),
             },
             vault_timeout: self.vault_timeout,
-            stores,
             namespace: self.namespace,
+            externalsecret_namespaces,
             deployments,
             context: self.context.filter(|c| !c.is_empty()),
             policy: Policy {
                 cooldown: self.cooldown,
                 standby_ok: self.standby_ok,
                 force: self.force,
+                stores,
             },
             dry_run: self.dry_run,
             wait: self.wait,
@@ -230,10 +259,10 @@ impl Cli {
 }
 
 /// Trims, drops empty entries, refuses an empty list, duplicates and invalid names.
-fn names(raw: Vec<String>, flag: &str, what: &str) -> Result<Vec<String>, UsageError> {
+fn names(raw: Vec<String>, flag: &str, what: &str, max: usize) -> Result<Vec<String>, UsageError> {
     let mut out: Vec<String> = Vec::new();
     for name in raw.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        check_name(name, flag, what, 253)?;
+        check_name(name, flag, what, max)?;
         if out.iter().any(|n| n == name) {
             return Err(UsageError(format!(
                 "{flag}: {what} {name:?} is listed twice"
@@ -334,7 +363,8 @@ mod tests {
             c.vault_addr.as_str(),
             "http://vault.security.svc.cluster.local:8200/"
         );
-        assert_eq!(c.stores, ["k8s-secrets"]);
+        assert_eq!(c.policy.stores, ["k8s-secrets"]);
+        assert!(c.externalsecret_namespaces.is_empty(), "all namespaces");
         assert_eq!(
             c.deployments,
             [
@@ -369,9 +399,18 @@ mod tests {
 
     #[test]
     fn lists_are_trimmed_and_checked() {
-        let c = parse(&["--store", " a , b ,", "--deployments", "x"]).unwrap();
-        assert_eq!(c.stores, ["a", "b"]);
+        let c = parse(&[
+            "--store",
+            " a , b ,",
+            "--deployments",
+            "x",
+            "--externalsecret-namespaces",
+            "db, web",
+        ])
+        .unwrap();
+        assert_eq!(c.policy.stores, ["a", "b"]);
         assert_eq!(c.deployments, ["x"]);
+        assert_eq!(c.externalsecret_namespaces, ["db", "web"]);
     }
 
     #[test]
@@ -394,6 +433,14 @@ mod tests {
                 "\"Bad_Name\" is not a valid Kubernetes name",
             ),
             (&["--namespace", "a.b"], "--namespace"),
+            (
+                &["--externalsecret-namespaces", "db,Web"],
+                "--externalsecret-namespaces (ESO_RECOVERY_EXTERNALSECRET_NAMESPACES): namespace name \"Web\"",
+            ),
+            (
+                &["--externalsecret-namespaces", "a.b"],
+                "--externalsecret-namespaces",
+            ),
             (&["--log-format", "xml"], "--log-format"),
             (&["--frobnicate"], "--frobnicate"),
         ];
@@ -415,6 +462,7 @@ mod tests {
             "[env: VAULT_TLS_SERVER_NAME=",
             "[env: VAULT_CLIENT_TIMEOUT=",
             "[env: ESO_RECOVERY_STORE=",
+            "[env: ESO_RECOVERY_EXTERNALSECRET_NAMESPACES=",
             "[env: ESO_RECOVERY_COOLDOWN=",
             "[env: ESO_RECOVERY_TIMEOUT=",
             "[default: 5m]",

@@ -15,15 +15,15 @@ pub struct Config {
     pub vault_tls: VaultTls,
     /// The health request's limit.
     pub vault_timeout: Duration,
-    /// ClusterSecretStores to watch.
-    pub stores: Vec<String>,
     /// The namespace of ESO's Deployments.
     pub namespace: String,
+    /// The namespaces whose ExternalSecrets are listed; empty means all.
+    pub externalsecret_namespaces: Vec<String>,
     /// ESO's Deployments.
     pub deployments: Vec<String>,
     /// A kubeconfig context, for manual runs.
     pub context: Option<String>,
-    /// What the decision depends on.
+    /// What the decision depends on (the stores watched among it).
     pub policy: Policy,
     /// Send patches with `dryRun=All` and write no Events.
     pub dry_run: bool,

@@ -2,6 +2,13 @@
 //!
 //! Everything that talks to Vault or Kubernetes lives elsewhere; this is where the table of the
 //! README is implemented and unit-tested row by row.
+//!
+//! Two things make a restart due once Vault is ready: a watched store that is `Ready=False`, or
+//! (the stores all Ready) an ExternalSecret on a watched store that has been failing since before
+//! Vault last became active and so waits in ESO's backoff. Both wait for the cooldown and for
+//! any rollout; and once ESO was restarted after Vault last became active, nothing more is
+//! restarted until Vault goes away and comes back: a restart clears every backoff at once, so a
+//! second one cannot help whatever still fails.
 
 use std::time::Duration;
 
@@ -9,9 +16,18 @@ use jiff::Timestamp;
 
 use crate::{
     deployment::{DeploymentState, RestartedAt, Rollout},
+    externalsecret::{ExternalSecrets, FailingExternalSecret, SYNC_ERROR},
     store::StoreCondition,
-    vault::VaultStatus,
+    vault::{ActiveSince, VaultStatus},
 };
+
+/// ESO's per-item backoff cap (1 s doubling, at most 7 minutes, in every controller; no flag).
+pub const ESO_BACKOFF_CAP: Duration = Duration::from_secs(7 * 60);
+
+/// How long after Vault became active the ExternalSecrets are checked: twice ESO's backoff cap.
+/// By then ESO alone has retried the store (within one cap) and then every ExternalSecret
+/// (within one more), so whatever still fails does so for its own reasons.
+pub const RECOVERY_WINDOW: Duration = Duration::from_secs(2 * 7 * 60);
 
 /// The settings the decision depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +38,8 @@ pub struct Policy {
     pub standby_ok: bool,
     /// Restart regardless of Vault, store, cooldown and rollout state.
     pub force: bool,
+    /// The ClusterSecretStores watched (an ExternalSecret counts only if it uses one of them).
+    pub stores: Vec<String>,
 }
 
 /// One store as observed: its condition, or why it could not be read.
@@ -42,16 +60,20 @@ pub struct DeploymentObservation {
     pub state: Result<DeploymentState, String>,
 }
 
-/// Everything the decision looks at.
+/// Everything the decision looks at. The later fields are read only when the decision asks
+/// for them, so the every-minute healthy path costs two API-free Vault requests and one GET.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation {
     /// Vault's health.
     pub vault: VaultStatus,
+    /// When Vault's node became active (`sys/leader`), the end of the last outage.
+    pub active_since: ActiveSince,
     /// Each configured store.
     pub stores: Vec<StoreObservation>,
-    /// The Deployments, read only once Vault and the stores say a restart may be due
-    /// (so the every-minute healthy path costs two requests).
+    /// The Deployments, once the decision asked for them.
     pub deployments: Option<Vec<DeploymentObservation>>,
+    /// The ExternalSecrets, once the decision asked for them, or why they could not be listed.
+    pub external_secrets: Option<Result<ExternalSecrets, String>>,
 }
 
 /// Why nothing is restarted.
@@ -59,7 +81,7 @@ pub struct Observation {
 pub enum Hold {
     /// Vault is not ready; ESO would fail again.
     VaultNotReady,
-    /// Every store is Ready.
+    /// Every store is Ready and no ExternalSecret is stuck (or none can be, see the reasons).
     StoresHealthy,
     /// No store is degraded, but at least one has no usable Ready condition.
     StoreStateUnknown,
@@ -68,10 +90,19 @@ pub enum Hold {
         /// When a restart becomes possible again.
         next: Timestamp,
     },
+    /// ESO was restarted after Vault last became active: every backoff was cleared then.
+    AlreadyRestarted {
+        /// The newest restart.
+        at: Timestamp,
+        /// When Vault became active.
+        active_since: Timestamp,
+    },
     /// A Deployment is still rolling out (perhaps from the last restart).
     RolloutInProgress,
     /// A store could not be read and none is degraded: an error, never a reason to restart.
     StoreReadFailed,
+    /// The ExternalSecrets could not be listed: an error, never a reason to restart.
+    ExternalSecretsReadFailed,
 }
 
 /// What to do.
@@ -81,13 +112,23 @@ pub enum Action {
     Hold(Hold),
     /// A restart may be due: read the Deployments and decide again.
     ReadDeployments,
-    /// Restart these; the refused ones count as failed restarts.
-    Restart {
-        /// Deployments to patch.
-        targets: Vec<DeploymentState>,
-        /// Deployments not restarted, with why (paused, unreadable).
-        refused: Vec<(String, String)>,
-    },
+    /// A restart may be due for stuck ExternalSecrets: list them and decide again.
+    ReadExternalSecrets,
+    /// Restart as planned.
+    Restart(RestartPlan),
+}
+
+/// A restart: what to patch, what is refused (counted as failed restarts), and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestartPlan {
+    /// Deployments to patch.
+    pub targets: Vec<DeploymentState>,
+    /// Deployments not restarted, with why (paused, unreadable).
+    pub refused: Vec<(String, String)>,
+    /// Why the restart is due, in one sentence for the Events.
+    pub because: String,
+    /// The stuck ExternalSecrets (`namespace/name`), which `--wait` waits for.
+    pub stuck: Vec<String>,
 }
 
 /// An action with the reasons a person reads in the log and the summary.
@@ -101,72 +142,44 @@ pub struct Decision {
     pub warnings: Vec<String>,
 }
 
+/// What makes a restart due, once Vault is ready.
+enum Trigger {
+    /// `--force`.
+    Forced,
+    /// These stores are `Ready=False`.
+    DegradedStores(Vec<String>),
+    /// The stores are Ready, Vault became active recently: ExternalSecrets may be stuck.
+    MaybeStuck(Timestamp),
+}
+
 /// Decides. Pure: the same observation, time and policy always give the same decision.
 pub fn decide(obs: &Observation, now: Timestamp, policy: &Policy) -> Decision {
-    let mut reasons = Vec::new();
-    let mut warnings = Vec::new();
-    let read_errors: Vec<&StoreObservation> =
-        obs.stores.iter().filter(|s| s.condition.is_err()).collect();
-    let degraded: Vec<&StoreObservation> = obs
-        .stores
-        .iter()
-        .filter(|s| matches!(s.condition, Ok(StoreCondition::Degraded(_))))
-        .collect();
+    let mut d = Decision {
+        action: Action::ReadDeployments,
+        reasons: Vec::new(),
+        warnings: Vec::new(),
+    };
     for s in &obs.stores {
         if let Ok(StoreCondition::Unknown { why }) = &s.condition {
-            warnings.push(format!("store {} state is unknown: {why}", s.name));
+            d.warnings
+                .push(format!("store {} state is unknown: {why}", s.name));
         }
     }
-    let hold = |h: Hold, reasons: Vec<String>, warnings: Vec<String>| Decision {
-        action: Action::Hold(h),
-        reasons,
-        warnings,
+    let trigger = match trigger(obs, now, policy, &mut d.reasons) {
+        Ok(t) => t,
+        Err(hold) => return d.hold(hold),
     };
-
-    if policy.force {
-        reasons.push(
-            "--force: restarting regardless of Vault, store, cooldown and rollout state".into(),
-        );
-    } else {
-        if !obs.vault.is_ready(policy.standby_ok) {
-            reasons.push(format!("vault not ready ({})", obs.vault));
-            return hold(Hold::VaultNotReady, reasons, warnings);
-        }
-        reasons.push(format!("vault ready ({})", obs.vault));
-        if degraded.is_empty() {
-            if !read_errors.is_empty() {
-                reasons.push("a store could not be read; nothing restarted on doubt".into());
-                return hold(Hold::StoreReadFailed, reasons, warnings);
-            }
-            if !warnings.is_empty() {
-                reasons.push("no store is degraded, but a store state is unknown".into());
-                return hold(Hold::StoreStateUnknown, reasons, warnings);
-            }
-            reasons.push("store healthy".into());
-            return hold(Hold::StoresHealthy, reasons, warnings);
-        }
-        for s in &degraded {
-            if let Ok(c) = &s.condition {
-                reasons.push(format!("store {} {c}", s.name));
-            }
-        }
-    }
 
     let Some(deployments) = &obs.deployments else {
-        return Decision {
-            action: Action::ReadDeployments,
-            reasons,
-            warnings,
-        };
+        return d; // ReadDeployments
     };
-
     let mut targets = Vec::new();
     let mut refused = Vec::new();
-    for d in deployments {
-        match &d.state {
-            Err(e) => refused.push((d.name.clone(), e.clone())),
+    for dep in deployments {
+        match &dep.state {
+            Err(e) => refused.push((dep.name.clone(), e.clone())),
             Ok(s) if s.paused => refused.push((
-                d.name.clone(),
+                dep.name.clone(),
                 "deployment is paused; kubectl rollout restart refuses paused Deployments too \
                  (run `kubectl rollout resume` first)"
                     .into(),
@@ -176,53 +189,247 @@ pub fn decide(obs: &Observation, now: Timestamp, policy: &Policy) -> Decision {
         if let Ok(DeploymentState {
             restarted_at: RestartedAt::Unparsable(v),
             ..
-        }) = &d.state
+        }) = &dep.state
         {
-            warnings.push(format!(
+            d.warnings.push(format!(
                 "deployment {} has an unparsable restartedAt annotation {v:?}; ignored for the cooldown",
-                d.name
+                dep.name
             ));
         }
     }
 
-    if !policy.force {
-        if let Some(newest) = newest_restart(deployments, now) {
-            let next = newest.saturating_add(policy.cooldown).unwrap_or(newest);
-            if next > now {
-                reasons.push(format!(
-                    "cooldown, next restart possible at {next} (last restart {newest}, cooldown {})",
-                    humantime::format_duration(policy.cooldown)
-                ));
-                return hold(Hold::Cooldown { next }, reasons, warnings);
-            }
+    let forced = matches!(trigger, Trigger::Forced);
+    if !forced && let Err(hold) = hold_for_restarts(deployments, now, policy, obs, &mut d.reasons) {
+        return d.hold(hold);
+    }
+    let mut stuck = Vec::new();
+    let because = match &trigger {
+        Trigger::Forced => format!("Vault is {}; --force", obs.vault),
+        Trigger::DegradedStores(names) => {
+            format!("Vault is {}; {}", obs.vault, names.join("; "))
         }
+        Trigger::MaybeStuck(active) => {
+            let found = match &obs.external_secrets {
+                None => {
+                    d.action = Action::ReadExternalSecrets;
+                    return d;
+                }
+                Some(Err(e)) => {
+                    d.reasons.push(format!(
+                        "the ExternalSecrets could not be listed ({e}); nothing restarted on doubt"
+                    ));
+                    return d.hold(Hold::ExternalSecretsReadFailed);
+                }
+                Some(Ok(found)) => found,
+            };
+            let (outage, own): (Vec<&FailingExternalSecret>, Vec<&FailingExternalSecret>) = found
+                .failing
+                .iter()
+                .filter(|f| uses_watched_store(f, policy))
+                .partition(|f| failing_since_before(f, *active));
+            if !own.is_empty() {
+                d.reasons.push(format!(
+                    "{} ExternalSecret(s) failing since Vault became active, for reasons of their own \
+                     (not restarted for): {}",
+                    own.len(),
+                    list_keys(&own)
+                ));
+            }
+            if outage.is_empty() {
+                d.reasons.push(format!(
+                    "no ExternalSecret stuck from the outage ({} listed, {} failing)",
+                    found.listed,
+                    found.failing.len()
+                ));
+                return d.hold(Hold::StoresHealthy);
+            }
+            stuck = outage.iter().map(|f| f.key()).collect();
+            let text = format!(
+                "{} ExternalSecret(s) failing since before Vault became active at {active}, waiting in \
+                 ESO's backoff: {}",
+                outage.len(),
+                list_keys(&outage)
+            );
+            d.reasons.push(text.clone());
+            format!("Vault is {}; {text}", obs.vault)
+        }
+    };
+
+    if !forced {
         let rolling: Vec<String> = deployments
             .iter()
-            .filter_map(|d| match &d.state {
+            .filter_map(|dep| match &dep.state {
                 Ok(DeploymentState {
                     rollout: Rollout::InProgress(why),
                     ..
-                }) => Some(format!("{}: {why}", d.name)),
+                }) => Some(format!("{}: {why}", dep.name)),
                 _ => None,
             })
             .collect();
         if !rolling.is_empty() {
-            reasons.push(format!("rollout in progress ({})", rolling.join("; ")));
-            return hold(Hold::RolloutInProgress, reasons, warnings);
+            d.reasons
+                .push(format!("rollout in progress ({})", rolling.join("; ")));
+            return d.hold(Hold::RolloutInProgress);
         }
     }
 
     let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
-    reasons.push(if names.is_empty() {
+    d.reasons.push(if names.is_empty() {
         "no Deployment can be restarted".into()
     } else {
         format!("restarting {}", names.join(", "))
     });
-    Decision {
-        action: Action::Restart { targets, refused },
-        reasons,
-        warnings,
+    d.action = Action::Restart(RestartPlan {
+        targets,
+        refused,
+        because,
+        stuck,
+    });
+    d
+}
+
+impl Decision {
+    fn hold(mut self, hold: Hold) -> Decision {
+        self.action = Action::Hold(hold);
+        self
     }
+}
+
+/// What makes a restart due, or why nothing is (with the reasons pushed).
+fn trigger(
+    obs: &Observation,
+    now: Timestamp,
+    policy: &Policy,
+    reasons: &mut Vec<String>,
+) -> Result<Trigger, Hold> {
+    if policy.force {
+        reasons.push(
+            "--force: restarting regardless of Vault, store, cooldown and rollout state".into(),
+        );
+        return Ok(Trigger::Forced);
+    }
+    if !obs.vault.is_ready(policy.standby_ok) {
+        reasons.push(format!("vault not ready ({})", obs.vault));
+        return Err(Hold::VaultNotReady);
+    }
+    reasons.push(format!("vault ready ({}, {})", obs.vault, obs.active_since));
+    let degraded: Vec<String> = obs
+        .stores
+        .iter()
+        .filter_map(|s| match &s.condition {
+            Ok(c @ StoreCondition::Degraded(_)) => {
+                Some(format!("ClusterSecretStore {} is {c}", s.name))
+            }
+            _ => None,
+        })
+        .collect();
+    if !degraded.is_empty() {
+        for s in &obs.stores {
+            if let Ok(c @ StoreCondition::Degraded(_)) = &s.condition {
+                reasons.push(format!("store {} {c}", s.name));
+            }
+        }
+        return Ok(Trigger::DegradedStores(degraded));
+    }
+    if obs.stores.iter().any(|s| s.condition.is_err()) {
+        reasons.push("a store could not be read; nothing restarted on doubt".into());
+        return Err(Hold::StoreReadFailed);
+    }
+    if obs
+        .stores
+        .iter()
+        .any(|s| matches!(s.condition, Ok(StoreCondition::Unknown { .. })))
+    {
+        reasons.push("no store is degraded, but a store state is unknown".into());
+        return Err(Hold::StoreStateUnknown);
+    }
+    match obs.active_since.time() {
+        None => {
+            reasons.push(
+                "store healthy; ExternalSecrets not checked: Vault gives no activation time".into(),
+            );
+            Err(Hold::StoresHealthy)
+        }
+        Some(active) if age(active, now) >= RECOVERY_WINDOW => {
+            reasons.push(format!(
+                "store healthy; Vault has been active for over {} (since {active}): ESO has retried \
+                 every ExternalSecret since",
+                humantime::format_duration(RECOVERY_WINDOW)
+            ));
+            Err(Hold::StoresHealthy)
+        }
+        Some(active) => {
+            reasons.push(format!(
+                "store healthy, but Vault became active {} ago: checking for ExternalSecrets stuck \
+                 in ESO's backoff",
+                humantime::format_duration(Duration::from_secs(age(active, now).as_secs()))
+            ));
+            Ok(Trigger::MaybeStuck(active))
+        }
+    }
+}
+
+/// The cooldown, then the one-restart-per-outage bound (when Vault's clock is known).
+fn hold_for_restarts(
+    deployments: &[DeploymentObservation],
+    now: Timestamp,
+    policy: &Policy,
+    obs: &Observation,
+    reasons: &mut Vec<String>,
+) -> Result<(), Hold> {
+    let Some(newest) = newest_restart(deployments, now) else {
+        return Ok(());
+    };
+    let next = newest.saturating_add(policy.cooldown).unwrap_or(newest);
+    if next > now {
+        reasons.push(format!(
+            "cooldown, next restart possible at {next} (last restart {newest}, cooldown {})",
+            humantime::format_duration(policy.cooldown)
+        ));
+        return Err(Hold::Cooldown { next });
+    }
+    if let Some(active) = obs.active_since.time()
+        && newest >= whole_second(active)
+    {
+        reasons.push(format!(
+            "already restarted at {newest}, after Vault became active at {active}: every backoff \
+             was cleared then, so another restart would not help until Vault goes away again"
+        ));
+        return Err(Hold::AlreadyRestarted {
+            at: newest,
+            active_since: active,
+        });
+    }
+    Ok(())
+}
+
+fn uses_watched_store(f: &FailingExternalSecret, policy: &Policy) -> bool {
+    f.reason == SYNC_ERROR && policy.stores.iter().any(|s| f.cluster_stores.contains(s))
+}
+
+/// Failing since before Vault became active (compared in whole seconds, the precision ESO and
+/// kubectl write): such an ExternalSecret failed during the outage and, with no restart since,
+/// waits for its backoff slot. One with no readable time is not counted (nothing on doubt).
+fn failing_since_before(f: &FailingExternalSecret, active: Timestamp) -> bool {
+    f.since.is_some_and(|t| t < whole_second(active))
+}
+
+fn whole_second(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
+fn age(t: Timestamp, now: Timestamp) -> Duration {
+    Duration::try_from(now.duration_since(t)).unwrap_or(Duration::ZERO)
+}
+
+/// At most the first ten `namespace/name`s, then how many more.
+fn list_keys(items: &[&FailingExternalSecret]) -> String {
+    const SHOWN: usize = 10;
+    let mut text: Vec<String> = items.iter().take(SHOWN).map(|f| f.key()).collect();
+    if items.len() > SHOWN {
+        text.push(format!("and {} more", items.len() - SHOWN));
+    }
+    text.join(", ")
 }
 
 /// The newest restart among the Deployments; one in the future counts as now (a clock skew or a
@@ -254,7 +461,12 @@ mod tests {
             cooldown: Duration::from_secs(300),
             standby_ok: false,
             force: false,
+            stores: vec!["k8s-secrets".into()],
         }
+    }
+
+    fn no_clock() -> ActiveSince {
+        ActiveSince::Unknown("Vault's storage is not HA".into())
     }
 
     fn stores(conditions: Vec<Result<StoreCondition, String>>) -> Vec<StoreObservation> {
@@ -299,7 +511,7 @@ mod tests {
 
     fn target_names(action: &Action) -> Vec<String> {
         match action {
-            Action::Restart { targets, .. } => targets.iter().map(|t| t.name.clone()).collect(),
+            Action::Restart(plan) => plan.targets.iter().map(|t| t.name.clone()).collect(),
             other => panic!("expected a restart, got {other:?}"),
         }
     }
@@ -438,6 +650,8 @@ mod tests {
         for (name, vault, store_conditions, deployments, want) in rows {
             let obs = Observation {
                 vault,
+                active_since: no_clock(),
+                external_secrets: None,
                 stores: stores(store_conditions),
                 deployments,
             };
@@ -446,10 +660,283 @@ mod tests {
         }
     }
 
+    fn clock(minutes_ago: i64) -> ActiveSince {
+        ActiveSince::At(now() - jiff::SignedDuration::from_mins(minutes_ago))
+    }
+
+    fn es(
+        name: &str,
+        reason: &str,
+        since: Option<Timestamp>,
+        store: &str,
+    ) -> FailingExternalSecret {
+        FailingExternalSecret {
+            namespace: "db".into(),
+            name: name.into(),
+            cluster_stores: [store.to_string()].into(),
+            reason: reason.into(),
+            message: "could not get secret data from provider".into(),
+            since,
+        }
+    }
+
+    fn secs_ago(s: i64) -> Option<Timestamp> {
+        Some(now() - jiff::SignedDuration::from_secs(s))
+    }
+
+    fn found(failing: Vec<FailingExternalSecret>) -> Option<Result<ExternalSecrets, String>> {
+        Some(Ok(ExternalSecrets {
+            listed: 1000,
+            failing,
+        }))
+    }
+
+    /// The README's ExternalSecret rows: the stores are Ready; Vault's clock, the Deployments
+    /// and the ExternalSecrets decide.
+    #[test]
+    fn external_secret_table() {
+        let sync = SYNC_ERROR;
+        let in_progress = {
+            let mut d = three();
+            d[0].rollout = Rollout::InProgress("0 of 1 updated replicas are available".into());
+            d
+        };
+        let at_activation = clock(2)
+            .time()
+            .map(|t| Timestamp::from_second(t.as_second()).unwrap());
+        /// name, Vault's clock, Deployments, ExternalSecrets, expected action.
+        type Row = (
+            &'static str,
+            ActiveSince,
+            Option<Vec<DeploymentObservation>>,
+            Option<Result<ExternalSecrets, String>>,
+            Action,
+        );
+        let rows: Vec<Row> = vec![
+            (
+                "no clock (non-HA storage): not checked, nothing read",
+                no_clock(),
+                None,
+                None,
+                Action::Hold(Hold::StoresHealthy),
+            ),
+            (
+                "active for longer than the window: ESO has retried everything",
+                clock(15),
+                None,
+                None,
+                Action::Hold(Hold::StoresHealthy),
+            ),
+            (
+                "just active: the Deployments first (three GETs, before any list)",
+                clock(1),
+                None,
+                None,
+                Action::ReadDeployments,
+            ),
+            (
+                "restarted after Vault became active: never twice per outage",
+                clock(10),
+                observed(restarted(6)),
+                None,
+                Action::Hold(Hold::AlreadyRestarted {
+                    at: now() - jiff::SignedDuration::from_mins(6),
+                    active_since: clock(10).time().unwrap(),
+                }),
+            ),
+            (
+                "restarted during the outage, inside the cooldown",
+                clock(1),
+                observed(restarted(2)),
+                None,
+                Action::Hold(Hold::Cooldown {
+                    next: now() + jiff::SignedDuration::from_mins(3),
+                }),
+            ),
+            (
+                "then the ExternalSecrets are listed",
+                clock(1),
+                observed(restarted(30)),
+                None,
+                Action::ReadExternalSecrets,
+            ),
+            (
+                "none failing",
+                clock(1),
+                observed(three()),
+                found(vec![]),
+                Action::Hold(Hold::StoresHealthy),
+            ),
+            (
+                "failing since after Vault became active: its own reasons",
+                clock(2),
+                observed(three()),
+                found(vec![es("broken", sync, secs_ago(60), "k8s-secrets")]),
+                Action::Hold(Hold::StoresHealthy),
+            ),
+            (
+                "failing since the very second Vault became active: not before it",
+                clock(2),
+                observed(three()),
+                found(vec![es("edge", sync, at_activation, "k8s-secrets")]),
+                Action::Hold(Hold::StoresHealthy),
+            ),
+            (
+                "failing on a store not watched",
+                clock(2),
+                observed(three()),
+                found(vec![es("other", sync, secs_ago(600), "team-store")]),
+                Action::Hold(Hold::StoresHealthy),
+            ),
+            (
+                "failing for a reason that is never Vault's",
+                clock(2),
+                observed(three()),
+                found(vec![es(
+                    "owned",
+                    "SecretDeleted",
+                    secs_ago(600),
+                    "k8s-secrets",
+                )]),
+                Action::Hold(Hold::StoresHealthy),
+            ),
+            (
+                "failing with no readable time: nothing on doubt",
+                clock(2),
+                observed(three()),
+                found(vec![es("timeless", sync, None, "k8s-secrets")]),
+                Action::Hold(Hold::StoresHealthy),
+            ),
+            (
+                "the list failed: an error, nothing restarted",
+                clock(2),
+                observed(three()),
+                Some(Err(
+                    "listing ExternalSecrets in all namespaces: HTTP 403".into()
+                )),
+                Action::Hold(Hold::ExternalSecretsReadFailed),
+            ),
+            (
+                "stuck, but a rollout is in progress",
+                clock(2),
+                observed(in_progress),
+                found(vec![es(
+                    "postgres-secret",
+                    sync,
+                    secs_ago(300),
+                    "k8s-secrets",
+                )]),
+                Action::Hold(Hold::RolloutInProgress),
+            ),
+        ];
+        for (name, active_since, deployments, external_secrets, want) in rows {
+            let obs = Observation {
+                vault: VaultStatus::Active,
+                active_since,
+                stores: stores(vec![Ok(ready_store())]),
+                deployments,
+                external_secrets,
+            };
+            let got = decide(&obs, now(), &policy());
+            assert_eq!(got.action, want, "row {name:?}: reasons {:?}", got.reasons);
+        }
+    }
+
+    #[test]
+    fn stuck_external_secrets_restart_all_three_and_are_named() {
+        let obs = Observation {
+            vault: VaultStatus::Active,
+            active_since: clock(2),
+            stores: stores(vec![Ok(ready_store())]),
+            deployments: observed(restarted(60)),
+            external_secrets: found(vec![
+                es("postgres-secret", SYNC_ERROR, secs_ago(300), "k8s-secrets"),
+                es("broken", SYNC_ERROR, secs_ago(30), "k8s-secrets"),
+            ]),
+        };
+        let got = decide(&obs, now(), &policy());
+        let Action::Restart(plan) = &got.action else {
+            panic!("{got:?}")
+        };
+        assert_eq!(plan.targets.len(), 3);
+        assert_eq!(plan.stuck, ["db/postgres-secret"]);
+        assert!(
+            plan.because.starts_with("Vault is active; 1 ExternalSecret(s) failing since before Vault became active at 2026-12-01T11:58:00Z"),
+            "{}",
+            plan.because
+        );
+        assert!(
+            got.reasons
+                .iter()
+                .any(|r| r.contains("for reasons of their own") && r.contains("db/broken")),
+            "{:?}",
+            got.reasons
+        );
+    }
+
+    #[test]
+    fn a_degraded_store_restarts_once_per_outage_when_vault_has_a_clock() {
+        let degraded_obs = |active_since: ActiveSince, minutes_ago: i64| Observation {
+            vault: VaultStatus::Active,
+            active_since,
+            stores: stores(vec![Ok(degraded())]),
+            deployments: observed(restarted(minutes_ago)),
+            external_secrets: None,
+        };
+        // Restarted 6 minutes ago, after Vault became active 10 minutes ago: held.
+        assert!(matches!(
+            decide(&degraded_obs(clock(10), 6), now(), &policy()).action,
+            Action::Hold(Hold::AlreadyRestarted { .. })
+        ));
+        // Restarted before Vault became active (during the outage): restart again.
+        assert!(matches!(
+            decide(&degraded_obs(clock(3), 6), now(), &policy()).action,
+            Action::Restart(_)
+        ));
+        // No clock: the cooldown alone, as before.
+        assert!(matches!(
+            decide(&degraded_obs(no_clock(), 6), now(), &policy()).action,
+            Action::Restart(_)
+        ));
+    }
+
+    #[test]
+    fn many_stuck_ones_are_listed_ten_and_counted() {
+        let many: Vec<FailingExternalSecret> = (0..25)
+            .map(|i| {
+                es(
+                    &format!("es-{i:02}"),
+                    SYNC_ERROR,
+                    secs_ago(600),
+                    "k8s-secrets",
+                )
+            })
+            .collect();
+        let obs = Observation {
+            vault: VaultStatus::Active,
+            active_since: clock(2),
+            stores: stores(vec![Ok(ready_store())]),
+            deployments: observed(three()),
+            external_secrets: found(many),
+        };
+        let got = decide(&obs, now(), &policy());
+        let Action::Restart(plan) = &got.action else {
+            panic!("{got:?}")
+        };
+        assert_eq!(plan.stuck.len(), 25);
+        assert!(
+            plan.because.contains("db/es-09, and 15 more"),
+            "{}",
+            plan.because
+        );
+    }
+
     #[test]
     fn degraded_and_ready_restarts_all_three() {
         let obs = Observation {
             vault: VaultStatus::Active,
+            active_since: no_clock(),
+            external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: observed(restarted(6)),
         };
@@ -479,6 +966,8 @@ mod tests {
     fn any_degraded_store_of_several_is_enough() {
         let obs = Observation {
             vault: VaultStatus::Active,
+            active_since: no_clock(),
+            external_secrets: None,
             stores: stores(vec![
                 Ok(ready_store()),
                 Ok(degraded()),
@@ -496,6 +985,8 @@ mod tests {
     fn standby_ok_makes_standbys_ready() {
         let obs = Observation {
             vault: VaultStatus::Standby,
+            active_since: no_clock(),
+            external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: None,
         };
@@ -510,6 +1001,8 @@ mod tests {
     fn vault_reason_is_named() {
         let obs = Observation {
             vault: VaultStatus::Sealed,
+            active_since: no_clock(),
+            external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: None,
         };
@@ -530,13 +1023,15 @@ mod tests {
             );
             let obs = Observation {
                 vault: VaultStatus::Active,
+                active_since: no_clock(),
+                external_secrets: None,
                 stores: stores(vec![Ok(degraded())]),
                 deployments: observed(d),
             };
             decide(&obs, now(), &policy()).action
         };
         // Exactly at the end of the cooldown a restart is possible again; one second before it is not.
-        assert!(matches!(decide_at(5, 0), Action::Restart { .. }));
+        assert!(matches!(decide_at(5, 0), Action::Restart(_)));
         assert!(matches!(
             decide_at(4, 59),
             Action::Hold(Hold::Cooldown { .. })
@@ -561,6 +1056,8 @@ mod tests {
         d[2].restarted_at = RestartedAt::At(now() - jiff::SignedDuration::from_mins(1));
         let obs = Observation {
             vault: VaultStatus::Active,
+            active_since: no_clock(),
+            external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: observed(d),
         };
@@ -578,6 +1075,8 @@ mod tests {
         d[0].restarted_at = RestartedAt::Unparsable("yesterday".into());
         let obs = Observation {
             vault: VaultStatus::Active,
+            active_since: no_clock(),
+            external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: observed(d),
         };
@@ -594,6 +1093,8 @@ mod tests {
     fn zero_cooldown_allows_an_immediate_restart() {
         let obs = Observation {
             vault: VaultStatus::Active,
+            active_since: no_clock(),
+            external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: observed(restarted(0)),
         };
@@ -601,10 +1102,7 @@ mod tests {
             cooldown: Duration::ZERO,
             ..policy()
         };
-        assert!(matches!(
-            decide(&obs, now(), &p).action,
-            Action::Restart { .. }
-        ));
+        assert!(matches!(decide(&obs, now(), &p).action, Action::Restart(_)));
     }
 
     #[test]
@@ -616,11 +1114,16 @@ mod tests {
             Err("reading Deployment security/external-secrets-cert-controller: HTTP 404".into());
         let obs = Observation {
             vault: VaultStatus::Active,
+            active_since: no_clock(),
+            external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: Some(deployments),
         };
         let got = decide(&obs, now(), &policy());
-        let Action::Restart { targets, refused } = got.action else {
+        let Action::Restart(RestartPlan {
+            targets, refused, ..
+        }) = got.action
+        else {
             panic!("{got:?}")
         };
         assert_eq!(targets.len(), 1);
@@ -637,6 +1140,8 @@ mod tests {
         d[2].paused = true;
         let obs = Observation {
             vault: VaultStatus::Sealed,
+            active_since: no_clock(),
+            external_secrets: None,
             stores: stores(vec![Err("HTTP 404".into())]),
             deployments: None,
         };

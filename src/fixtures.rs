@@ -82,6 +82,34 @@ pub fn store_object(name: &str, status: &str, reason: &str, message: &str) -> Va
     })
 }
 
+/// The design's ExternalSecret as the API server returns it, with ESO's Ready condition.
+pub fn external_secret(
+    namespace: &str,
+    name: &str,
+    status: &str,
+    reason: &str,
+    since: &str,
+) -> Value {
+    let message = if status == "True" {
+        "secret synced"
+    } else {
+        "could not get secret data from provider"
+    };
+    serde_json::json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": name, "namespace": namespace, "uid": format!("es-{name}"),
+            "resourceVersion": "11", "generation": 1},
+        "spec": {"refreshInterval": "1h",
+            "secretStoreRef": {"name": "k8s-secrets", "kind": "ClusterSecretStore"},
+            "target": {"name": name, "creationPolicy": "Owner"},
+            "data": [{"secretKey": "POSTGRES_USER", "remoteRef": {"key": "postgres-secret", "property": "POSTGRES_USER"}}]},
+        "status": {"binding": {"name": name}, "refreshTime": "2026-12-01T10:00:00Z",
+            "syncedResourceVersion": "1-abc", "conditions": [{"type": "Ready", "status": status,
+            "reason": reason, "message": message, "lastTransitionTime": since}]}
+    })
+}
+
 /// One request as the mock API server received it.
 pub struct Received {
     /// GET, PATCH, POST.

@@ -1,8 +1,10 @@
-//! eso-recovery: restarts the External Secrets Operator when Vault is ready again but ESO's
-//! ClusterSecretStore is still degraded (ESO's controller stays in backoff after an unseal).
+//! eso-recovery: restarts the External Secrets Operator when Vault is ready again but ESO is still
+//! stuck in its backoff (a degraded ClusterSecretStore, or ExternalSecrets failing since the
+//! outage): ESO's controller keeps each object's backoff in memory after an unseal.
 //!
-//! The judgement is the pure [`decision::decide`]; the I/O sits at the edges: [`vault`] (the health
-//! probe), [`store`] (the store read), [`restarter`] and [`events`] (the writes).
+//! The judgement is the pure [`decision::decide`]; the I/O sits at the edges: [`vault`] (health
+//! and activation time), [`store`] and [`externalsecret`] (the reads), [`restarter`] and
+//! [`events`] (the writes); [`run`] is the one place that orders them.
 
 pub mod app;
 pub mod cli;
@@ -11,6 +13,7 @@ pub mod decision;
 pub mod deployment;
 pub mod errors;
 pub mod events;
+pub mod externalsecret;
 pub mod kube_client;
 pub mod logging;
 pub mod report;

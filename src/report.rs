@@ -1,9 +1,23 @@
 //! The one summary line each run ends with: outcome, Vault, each store, each Deployment. It is what
 //! an alert or a person reads first, so it is built up as the run goes and survives a timeout.
 
-use std::fmt::Write as _;
+use std::{
+    fmt::{self, Write as _},
+    sync::{Mutex, PoisonError},
+};
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+
+use crate::store::StoreCondition;
+
+/// The run's summary, shared between the run and the process, so that a `--timeout` still
+/// reports what was seen.
+pub type Report = Mutex<Summary>;
+
+/// Applies a change to the shared summary.
+pub fn update(report: &Report, f: impl FnOnce(&mut Summary)) {
+    f(&mut report.lock().unwrap_or_else(PoisonError::into_inner));
+}
 
 /// How the run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -23,6 +37,10 @@ pub enum Outcome {
     Cooldown,
     /// A rollout is still going on.
     RolloutInProgress,
+    /// ESO was already restarted after Vault last became active.
+    AlreadyRestarted,
+    /// The ExternalSecrets could not be listed: nothing done, exit 1.
+    ExternalSecretsReadFailed,
     /// Restarted every Deployment.
     Restarted,
     /// Dry run: the patches were accepted, nothing changed.
@@ -39,13 +57,66 @@ pub enum Outcome {
     Error,
 }
 
+/// A store's state in the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreState {
+    /// Its Ready condition as read.
+    Observed(StoreCondition),
+    /// It could not be read.
+    Unreadable(String),
+}
+
+impl StoreState {
+    /// Whether `--wait` is done with it.
+    pub fn is_ready(&self) -> bool {
+        matches!(self, StoreState::Observed(StoreCondition::Ready(_)))
+    }
+}
+
+impl fmt::Display for StoreState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreState::Observed(c) => write!(f, "{c}"),
+            StoreState::Unreadable(e) => write!(f, "error: {e}"),
+        }
+    }
+}
+
 /// One store in the summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoreLine {
     /// The store's name.
     pub name: String,
-    /// Its state in words, or the read error.
-    pub state: String,
+    /// Its state, written in words.
+    #[serde(serialize_with = "as_text")]
+    pub state: StoreState,
+}
+
+/// What happened to one Deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeploymentResult {
+    /// Patched; the `restartedAt` value written.
+    Restarted(String),
+    /// Dry run: the patch was accepted.
+    WouldRestart,
+    /// Not restarted, and why.
+    Failed(String),
+    /// `--wait`: its rollout completed.
+    RolledOut,
+    /// `--wait`: its rollout is still going on, and why.
+    Pending(String),
+}
+
+impl fmt::Display for DeploymentResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeploymentResult::Restarted(at) => write!(f, "restarted at {at}"),
+            DeploymentResult::WouldRestart => f.write_str("would restart (dry-run patch accepted)"),
+            DeploymentResult::Failed(e) => write!(f, "failed: {e}"),
+            DeploymentResult::RolledOut => f.write_str("rolled out"),
+            DeploymentResult::Pending(why) => write!(f, "pending: {why}"),
+        }
+    }
 }
 
 /// One Deployment in the summary.
@@ -53,8 +124,27 @@ pub struct StoreLine {
 pub struct DeploymentLine {
     /// The Deployment's name.
     pub name: String,
-    /// `restarted at T`, `would restart`, `failed: …`, `rolled out`, `pending: …`.
-    pub result: String,
+    /// What happened to it, written in words.
+    #[serde(serialize_with = "as_text")]
+    pub result: DeploymentResult,
+}
+
+/// The ExternalSecrets, when they were read.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ExternalSecretsLine {
+    /// How many were listed.
+    pub listed: usize,
+    /// How many were `Ready=False`.
+    pub failing: usize,
+    /// The ones stuck from the outage (`namespace/name`); `--wait` waits for these.
+    pub stuck: Vec<String>,
+    /// `--wait`: the stuck ones still failing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub still_failing: Vec<String>,
+}
+
+fn as_text<T: fmt::Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
 }
 
 /// The summary of one run.
@@ -68,8 +158,13 @@ pub struct Summary {
     pub dry_run: bool,
     /// Vault's state in words.
     pub vault: String,
+    /// Since when Vault's node has been active, or why that is unknown.
+    pub vault_active: String,
     /// Each store.
     pub stores: Vec<StoreLine>,
+    /// The ExternalSecrets, if they were read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_secrets: Option<ExternalSecretsLine>,
     /// Each Deployment acted on.
     pub deployments: Vec<DeploymentLine>,
     /// Why, in order.
@@ -88,7 +183,9 @@ impl Default for Summary {
             exit_code: 1,
             dry_run: false,
             vault: "not checked".into(),
+            vault_active: "not checked".into(),
             stores: Vec::new(),
+            external_secrets: None,
             deployments: Vec::new(),
             reasons: Vec::new(),
             errors: Vec::new(),
@@ -105,6 +202,7 @@ impl Summary {
             outcome,
             Outcome::Running
                 | Outcome::StoreReadFailed
+                | Outcome::ExternalSecretsReadFailed
                 | Outcome::RestartFailed
                 | Outcome::WaitTimedOut
                 | Outcome::TimedOut
@@ -116,22 +214,35 @@ impl Summary {
     /// The text form: one line, `key=value` pairs.
     pub fn to_text(&self) -> String {
         let mut s = format!(
-            "summary: outcome={} exit={} vault={:?}",
+            "summary: outcome={} exit={} vault={:?} vault_active={:?}",
             serde_json::to_value(self.outcome)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
             self.exit_code,
-            self.vault
+            self.vault,
+            self.vault_active
         );
         if self.dry_run {
             s.push_str(" dry_run=true");
         }
         for st in &self.stores {
-            let _ = write!(s, " store[{}]={:?}", st.name, st.state);
+            let _ = write!(s, " store[{}]={:?}", st.name, st.state.to_string());
+        }
+        if let Some(es) = &self.external_secrets {
+            let _ = write!(
+                s,
+                " externalsecrets=\"{} listed, {} failing, {} stuck\"",
+                es.listed,
+                es.failing,
+                es.stuck.len()
+            );
+            for key in &es.stuck {
+                let _ = write!(s, " stuck[{key}]");
+            }
         }
         for d in &self.deployments {
-            let _ = write!(s, " deployment[{}]={:?}", d.name, d.result);
+            let _ = write!(s, " deployment[{}]={:?}", d.name, d.result.to_string());
         }
         for e in &self.errors {
             let _ = write!(s, " error={e:?}");
@@ -163,13 +274,14 @@ mod tests {
     fn sample() -> Summary {
         let mut s = Summary {
             vault: "active".into(),
+            vault_active: "active since 2026-12-01T11:58:30Z".into(),
             stores: vec![StoreLine {
                 name: "k8s-secrets".into(),
-                state: "degraded (InvalidProviderConfig)".into(),
+                state: StoreState::Observed(crate::fixtures::degraded()),
             }],
             deployments: vec![DeploymentLine {
                 name: "external-secrets".into(),
-                result: "restarted at 2026-12-01T12:00:00Z".into(),
+                result: DeploymentResult::Restarted("2026-12-01T12:00:00Z".into()),
             }],
             ..Default::default()
         };
@@ -205,7 +317,7 @@ mod tests {
         let t = sample().to_text();
         assert_eq!(
             t,
-            "summary: outcome=restarted exit=0 vault=\"active\" store[k8s-secrets]=\"degraded (InvalidProviderConfig)\" deployment[external-secrets]=\"restarted at 2026-12-01T12:00:00Z\""
+            "summary: outcome=restarted exit=0 vault=\"active\" vault_active=\"active since 2026-12-01T11:58:30Z\" store[k8s-secrets]=\"degraded (InvalidProviderConfig, \\\"unable to create client\\\", since 2026-12-01T11:00:00Z)\" deployment[external-secrets]=\"restarted at 2026-12-01T12:00:00Z\""
         );
     }
 
@@ -218,6 +330,11 @@ mod tests {
         assert_eq!(v["outcome"], "restarted");
         assert_eq!(v["level"], "INFO");
         assert_eq!(v["stores"][0]["name"], "k8s-secrets");
+        assert_eq!(
+            v["stores"][0]["state"],
+            "degraded (InvalidProviderConfig, \"unable to create client\", since 2026-12-01T11:00:00Z)"
+        );
+        assert!(v.get("external_secrets").is_none(), "not read, not shown");
         assert_eq!(
             v["deployments"][0]["result"],
             "restarted at 2026-12-01T12:00:00Z"

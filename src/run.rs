@@ -1,7 +1,6 @@
-//! One run: observe (Vault and the stores at once), decide, act, report. The I/O is here; the
-//! judgement is [`decide`].
-
-use std::sync::{Mutex, PoisonError};
+//! One run: observe (Vault, its clock and the stores at once), decide, read more if the decision
+//! asks (the Deployments, then the ExternalSecrets), act, report. The I/O and its order are
+//! here; the judgement is [`decide`].
 
 use futures::future::join_all;
 use jiff::Timestamp;
@@ -10,22 +9,18 @@ use kube::{Api, Client};
 
 use crate::{
     config::Config,
-    decision::{Action, Hold, Observation, StoreObservation, decide},
-    deployment::{DeploymentState, format_restarted_at},
+    decision::{Action, Hold, Observation, RestartPlan, StoreObservation, decide},
+    deployment::format_restarted_at,
     events::{self, Kind},
-    report::{DeploymentLine, Outcome, StoreLine, Summary},
+    externalsecret,
+    report::{
+        DeploymentLine, DeploymentResult, ExternalSecretsLine, Outcome, Report, StoreLine,
+        StoreState, update,
+    },
     restarter, store,
     vault::VaultProbe,
     wait,
 };
-
-/// The run's summary, shared with the caller so that a `--timeout` still reports what was seen.
-pub type Report = Mutex<Summary>;
-
-/// Applies a change to the shared summary.
-pub fn update(report: &Report, f: impl FnOnce(&mut Summary)) {
-    f(&mut report.lock().unwrap_or_else(PoisonError::into_inner));
-}
 
 /// Runs once. Never returns an error: every outcome, failures included, ends in the summary.
 pub async fn run(config: &Config, client: &Client, vault: &VaultProbe, report: &Report) {
@@ -33,13 +28,19 @@ pub async fn run(config: &Config, client: &Client, vault: &VaultProbe, report: &
         s.dry_run = config.dry_run;
         s.phase = "checking Vault and the stores";
     });
-    // Concurrently; Vault's answer is recorded at once, so a hung store read still reports it.
+    // Concurrently; Vault's answers are recorded at once, so a hung store read still reports them.
     let probe = async {
         let status = vault.probe().await;
         update(report, |s| s.vault = status.to_string());
         status
     };
-    let (vault_status, stores) = tokio::join!(probe, read_stores(client, &config.stores));
+    let clock = async {
+        let active = vault.active_since().await;
+        update(report, |s| s.vault_active = active.to_string());
+        active
+    };
+    let (vault_status, active_since, stores) =
+        tokio::join!(probe, clock, read_stores(client, &config.policy.stores));
     for e in stores.iter().filter_map(|o| o.condition.as_ref().err()) {
         tracing::error!("{e}");
     }
@@ -49,8 +50,8 @@ pub async fn run(config: &Config, client: &Client, vault: &VaultProbe, report: &
             .map(|o| StoreLine {
                 name: o.name.clone(),
                 state: match &o.condition {
-                    Ok(c) => c.to_string(),
-                    Err(e) => format!("error: {e}"),
+                    Ok(c) => StoreState::Observed(c.clone()),
+                    Err(e) => StoreState::Unreadable(e.clone()),
                 },
             })
             .collect();
@@ -61,16 +62,39 @@ pub async fn run(config: &Config, client: &Client, vault: &VaultProbe, report: &
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &config.namespace);
     let mut observation = Observation {
         vault: vault_status,
+        active_since,
         stores,
         deployments: None,
+        external_secrets: None,
     };
-    let mut decision = decide(&observation, Timestamp::now(), &config.policy);
-    if decision.action == Action::ReadDeployments {
-        update(report, |s| s.phase = "reading the Deployments");
-        observation.deployments =
-            Some(restarter::read_all(&deployments, &config.deployments).await);
-        decision = decide(&observation, Timestamp::now(), &config.policy);
-    }
+    let decision = loop {
+        let decision = decide(&observation, Timestamp::now(), &config.policy);
+        match decision.action {
+            Action::ReadDeployments if observation.deployments.is_none() => {
+                update(report, |s| s.phase = "reading the Deployments");
+                observation.deployments =
+                    Some(restarter::read_all(&deployments, &config.deployments).await);
+            }
+            Action::ReadExternalSecrets if observation.external_secrets.is_none() => {
+                update(report, |s| s.phase = "listing the ExternalSecrets");
+                let listed = externalsecret::list(client, &config.externalsecret_namespaces)
+                    .await
+                    .map_err(|e| e.to_string());
+                update(report, |s| match &listed {
+                    Ok(found) => {
+                        s.external_secrets = Some(ExternalSecretsLine {
+                            listed: found.listed,
+                            failing: found.failing.len(),
+                            ..Default::default()
+                        })
+                    }
+                    Err(e) => s.errors.push(e.clone()),
+                });
+                observation.external_secrets = Some(listed);
+            }
+            _ => break decision,
+        }
+    };
     for w in &decision.warnings {
         tracing::warn!("{w}");
     }
@@ -81,28 +105,25 @@ pub async fn run(config: &Config, client: &Client, vault: &VaultProbe, report: &
 
     match decision.action {
         Action::Hold(hold) => update(report, |s| s.finish(hold_outcome(&hold))),
-        Action::ReadDeployments => update(report, |s| {
+        Action::ReadDeployments | Action::ReadExternalSecrets => update(report, |s| {
             s.errors
-                .push("the Deployments were read but the decision still asked for them".into());
+                .push("the decision asked again for what was already read".into());
             s.finish(Outcome::Error);
         }),
-        Action::Restart { targets, refused } => {
-            let restarted = restart(
-                config,
-                client,
-                &deployments,
-                &observation,
-                targets,
-                refused,
-                report,
-            )
-            .await;
+        Action::Restart(plan) => {
+            update(report, |s| {
+                if let Some(line) = s.external_secrets.as_mut() {
+                    line.stuck.clone_from(&plan.stuck);
+                }
+            });
+            let restarted =
+                restart(config, client, &deployments, &observation, &plan, report).await;
             if config.wait && restarted {
                 if config.dry_run {
                     tracing::info!("--wait has nothing to wait for in a dry run");
                 } else {
                     update(report, |s| s.phase = "waiting");
-                    wait::until_recovered(client, config, report).await;
+                    wait::until_recovered(client, config, &plan.stuck, report).await;
                     update(report, |s| s.finish(Outcome::Recovered));
                 }
             }
@@ -117,14 +138,13 @@ async fn restart(
     client: &Client,
     api: &Api<Deployment>,
     observation: &Observation,
-    targets: Vec<DeploymentState>,
-    refused: Vec<(String, String)>,
+    plan: &RestartPlan,
     report: &Report,
 ) -> bool {
     update(report, |s| s.phase = "restarting the Deployments");
     let now = Timestamp::now();
     let at = format_restarted_at(now);
-    let results = restarter::restart_all(api, &targets, &at, config.dry_run).await;
+    let results = restarter::restart_all(api, &plan.targets, &at, config.dry_run).await;
 
     let mut lines = Vec::new();
     let mut failures = Vec::new();
@@ -132,31 +152,28 @@ async fn restart(
         match &r.outcome {
             Ok(()) if config.dry_run => {
                 tracing::info!(deployment = %r.name, "dry run: the restart patch was accepted");
-                lines.push(line(
-                    &r.name,
-                    "would restart (dry-run patch accepted)".into(),
-                ));
+                lines.push(line(&r.name, DeploymentResult::WouldRestart));
             }
             Ok(()) => {
                 tracing::info!(deployment = %r.name, restarted_at = %at, "restarted");
-                lines.push(line(&r.name, format!("restarted at {at}")));
+                lines.push(line(&r.name, DeploymentResult::Restarted(at.clone())));
             }
             Err(e) => {
                 tracing::error!(deployment = %r.name, "{e}");
-                lines.push(line(&r.name, format!("failed: {e}")));
+                lines.push(line(&r.name, DeploymentResult::Failed(e.clone())));
                 failures.push((r.name.clone(), e.clone()));
             }
         }
     }
-    for (name, why) in &refused {
+    for (name, why) in &plan.refused {
         tracing::error!(deployment = %name, "not restarted: {why}");
-        lines.push(line(name, format!("failed: {why}")));
+        lines.push(line(name, DeploymentResult::Failed(why.clone())));
         failures.push((name.clone(), why.clone()));
     }
     let all_ok = failures.is_empty() && !results.is_empty();
 
     if !config.dry_run {
-        let why = observation_note(observation);
+        let why = &plan.because;
         let instance =
             std::env::var("HOSTNAME").unwrap_or_else(|_| events::REPORTING_CONTROLLER.into());
         let uid_of = |name: &str| {
@@ -236,32 +253,14 @@ fn hold_outcome(hold: &Hold) -> Outcome {
         Hold::StoreReadFailed => Outcome::StoreReadFailed,
         Hold::Cooldown { .. } => Outcome::Cooldown,
         Hold::RolloutInProgress => Outcome::RolloutInProgress,
+        Hold::AlreadyRestarted { .. } => Outcome::AlreadyRestarted,
+        Hold::ExternalSecretsReadFailed => Outcome::ExternalSecretsReadFailed,
     }
 }
 
-fn line(name: &str, result: String) -> DeploymentLine {
+fn line(name: &str, result: DeploymentResult) -> DeploymentLine {
     DeploymentLine {
         name: name.to_string(),
         result,
     }
-}
-
-/// Why the restart was due, in one sentence for the Events: Vault's state and each degraded store.
-fn observation_note(obs: &Observation) -> String {
-    let stores: Vec<String> = obs
-        .stores
-        .iter()
-        .filter_map(|s| match &s.condition {
-            Ok(c @ store::StoreCondition::Degraded(_)) => {
-                Some(format!("ClusterSecretStore {} is {c}", s.name))
-            }
-            _ => None,
-        })
-        .collect();
-    let stores = if stores.is_empty() {
-        "no store is degraded (--force)".to_string()
-    } else {
-        stores.join("; ")
-    };
-    format!("Vault is {}; {stores}", obs.vault)
 }

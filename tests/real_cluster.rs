@@ -56,13 +56,7 @@ fn run(cp: &ControlPlane, seed: &Seed, bao: &OpenBao, extra: &[&str]) -> support
 }
 
 fn apply_manifests(cp: &ControlPlane) {
-    let dir = repo().join("manifests");
-    let out = cp.kubectl_output(&["apply", "-k", &dir.display().to_string()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stderr.trim().is_empty(),
-        "apply -k manifests/: {stderr}"
-    );
+    cp.apply_kustomize(&repo().join("manifests"));
 }
 
 #[test]
@@ -137,6 +131,23 @@ fn least_privilege_identity_runs_and_is_refused_everything_else() {
     ]);
     refused(&["get", "clustersecretstore", "other-store"]);
     refused(&["get", "deployments", "-n", "security"]);
+    // ExternalSecrets: listed, never read one by one, annotated (force-sync), changed or deleted.
+    refused(&["get", "externalsecret", "postgres-secret", "-n", "db"]);
+    refused(&[
+        "annotate",
+        "externalsecret",
+        "postgres-secret",
+        "-n",
+        "db",
+        "force-sync=1",
+    ]);
+    refused(&["delete", "externalsecret", "postgres-secret", "-n", "db"]);
+    let listed = cp.kubectl_as(&sa, &["get", "externalsecrets", "-A", "-o", "name"]);
+    assert!(
+        listed.status.success(),
+        "listing ExternalSecrets: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
 
     let bao = OpenBao::dev();
     // Healthy, as the ServiceAccount.

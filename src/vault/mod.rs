@@ -1,9 +1,12 @@
-//! Vault: is it ready for ESO again? One GET of `/v1/sys/health`, classified strictly.
+//! Vault: is it ready for ESO again (`/v1/sys/health`, classified strictly), and since when
+//! (`/v1/sys/leader`'s `active_time`)?
 
 mod health;
+mod leader;
 mod probe;
 mod tls;
 
 pub use health::{VaultStatus, classify};
+pub use leader::{ActiveSince, parse_leader};
 pub use probe::VaultProbe;
 pub use tls::{VaultTls, provider};

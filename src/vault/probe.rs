@@ -1,13 +1,13 @@
-//! The one HTTP request to Vault, bounded in time and size.
+//! The HTTP requests to Vault (health and leader), each bounded in time and size.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use url::Url;
 
-use super::{VaultStatus, VaultTls, classify};
+use super::{ActiveSince, VaultStatus, VaultTls, classify, parse_leader};
 
-/// The most of a health body that is read; a real one is under 1 KiB.
+/// The most of an answer's body that is read; a real one is under 1 KiB.
 pub const MAX_BODY: usize = 64 * 1024;
 
 /// A ready-to-send health probe for one Vault address.
@@ -15,18 +15,15 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub struct VaultProbe {
     client: reqwest::Client,
     url: Url,
+    leader_url: Url,
 }
 
 impl VaultProbe {
     /// Prepares the client. `timeout` bounds the whole request, body included: a SIGSTOPped Vault
     /// still accepts TCP connections, so a connect timeout alone would wait forever.
     pub fn new(addr: &Url, tls: &VaultTls, timeout: Duration, standby_ok: bool) -> Result<Self> {
-        let mut url = addr.clone();
-        // Keep any path prefix of VAULT_ADDR (a Vault behind a path-routing proxy).
-        url.path_segments_mut()
-            .map_err(|()| anyhow::anyhow!("--vault-addr {addr} cannot be a base URL"))?
-            .pop_if_empty()
-            .extend(["v1", "sys", "health"]);
+        let mut url = sys_url(addr, "health")?;
+        let leader_url = sys_url(addr, "leader")?;
         if standby_ok {
             url.query_pairs_mut()
                 .append_pair("standbyok", "true")
@@ -50,7 +47,11 @@ impl VaultProbe {
             .user_agent(crate::kube_client::USER_AGENT)
             .build()
             .context("building the HTTP client for Vault")?;
-        Ok(Self { client, url })
+        Ok(Self {
+            client,
+            url,
+            leader_url,
+        })
     }
 
     /// The URL probed, for the report.
@@ -63,34 +64,63 @@ impl VaultProbe {
     /// No `X-Vault-Namespace` header is ever sent: sys/health is root-only and answers 400/404
     /// inside a namespace, so a `VAULT_NAMESPACE` in the environment must not leak into it.
     pub async fn probe(&self) -> VaultStatus {
-        let mut response = match self.client.get(self.url.clone()).send().await {
-            Ok(r) => r,
-            Err(e) => return VaultStatus::Unreachable(describe(&e)),
-        };
+        match self.get(&self.url).await {
+            Ok((code, body)) => classify(code, &body),
+            Err(why) => VaultStatus::Unreachable(why),
+        }
+    }
+
+    /// Asks when the node became active (`sys/leader`, unauthenticated). Never fails: every
+    /// problem is an unknown clock, which only turns off the ExternalSecret rule.
+    pub async fn active_since(&self) -> ActiveSince {
+        match self.get(&self.leader_url).await {
+            Ok((code, body)) => parse_leader(code, &body),
+            Err(why) => ActiveSince::Unknown(format!("sys/leader: {why}")),
+        }
+    }
+
+    /// One GET: the status code and at most [`MAX_BODY`] bytes of body, or why not.
+    async fn get(&self, url: &Url) -> Result<(u16, Vec<u8>), String> {
+        let mut response = self
+            .client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
         let code = response.status().as_u16();
         let mut body = Vec::new();
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > MAX_BODY {
-                        return VaultStatus::Unreachable(format!(
-                            "HTTP {code} with a body over {} KiB; not Vault's health answer",
+                        return Err(format!(
+                            "HTTP {code} with a body over {} KiB; not Vault's answer",
                             MAX_BODY / 1024
                         ));
                     }
                     body.extend_from_slice(&chunk);
                 }
-                Ok(None) => break,
+                Ok(None) => return Ok((code, body)),
                 Err(e) => {
-                    return VaultStatus::Unreachable(format!(
+                    return Err(format!(
                         "HTTP {code}, then reading the body failed: {}",
                         describe(&e)
                     ));
                 }
             }
         }
-        classify(code, &body)
     }
+}
+
+/// `ADDR/v1/sys/<endpoint>`, keeping any path prefix of VAULT_ADDR (a Vault behind a
+/// path-routing proxy).
+fn sys_url(addr: &Url, endpoint: &str) -> Result<Url> {
+    let mut url = addr.clone();
+    url.path_segments_mut()
+        .map_err(|()| anyhow::anyhow!("--vault-addr {addr} cannot be a base URL"))?
+        .pop_if_empty()
+        .extend(["v1", "sys", endpoint]);
+    Ok(url)
 }
 
 /// A one-line cause for a transport error, with the root cause a person can act on

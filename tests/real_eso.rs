@@ -1,0 +1,228 @@
+//! End to end with ESO's real controller: OpenBao on raft storage with Kubernetes auth, the
+//! design's objects verbatim, kube-controller-manager, and the kubelet stand-in that replaces
+//! ESO's process on each new ReplicaSet. Every test asserts on the Secret `db/postgres-secret`
+//! itself, not only on conditions. Each has its own control plane (the design's names are
+//! cluster-wide), so they run side by side.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{
+    expect,
+    procs::wait_until,
+    seed::Seed,
+    stack::{FIRST_PASSWORD, Stack},
+};
+
+/// When the unseal comes, counted from the ExternalSecret's first failure: ESO retries it 1, 3,
+/// 7, 15, 31 and 63 s after that failure (1 s doubling), so at 45 s its backoff is 32 s long and
+/// its next try 18 s away: ESO alone does not recover in the seconds in which eso-recovery runs.
+const UNSEAL_AFTER_FIRST_FAILURE: Duration = Duration::from_secs(45);
+
+/// The ExternalSecrets refresh this often (the design's `1h` would not notice a seal in a test).
+const ES_REFRESH: &str = "5s";
+
+/// Waits for the ExternalSecret's first failure, holds the outage until the gap in ESO's
+/// backoff, then unseals (for a restarted Vault, that is the operator's unseal).
+fn end_outage(stack: &Stack) {
+    stack.wait_for_external_secret_failing("db", "postgres-secret", Duration::from_secs(30));
+    let first_failure = Instant::now();
+    std::thread::sleep(UNSEAL_AFTER_FIRST_FAILURE.saturating_sub(first_failure.elapsed()));
+    stack.bao.unseal();
+}
+
+/// Right after the unseal ESO alone has not recovered yet: the test would prove nothing if it had.
+fn assert_still_stale(stack: &Stack) {
+    let ready = stack.external_secret_ready("db", "postgres-secret");
+    assert_eq!(
+        ready["status"], "False",
+        "ESO recovered on its own before eso-recovery ran; the outage was too short: {ready}"
+    );
+}
+
+/// After a restart by eso-recovery: the stand-in started a new ESO process and the Secret holds
+/// the password written after the unseal.
+fn assert_synced_by_the_restart(stack: &Stack, password: &str, run_at: Instant) {
+    stack.eso.wait_for_starts(2, Duration::from_secs(30));
+    stack.wait_for_password(password, Duration::from_secs(30));
+    eprintln!(
+        "the Secret held Vault's new value {:.1}s after eso-recovery's run began",
+        run_at.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        stack.secret_data().get("POSTGRES_USER").map(String::as_str),
+        Some("app")
+    );
+}
+
+#[test]
+fn a_vault_restart_that_degrades_the_store_is_recovered() {
+    // (a) The seed's incident. The store validates every 5 s, so ESO notices the seal at once.
+    let mut stack = Stack::start(Seed::with_real_eso(Some(5), ES_REFRESH));
+    expect(&stack.recover(&[]), 0, "store_healthy");
+
+    stack.restart_vault_sealed();
+    wait_until("the store Ready=False", Duration::from_secs(30), || {
+        stack.store_ready()["status"] == "False"
+    });
+    let sealed = stack.recover(&[]);
+    expect(&sealed, 0, "vault_not_ready");
+    assert_eq!(stack.restarted_at(), vec![None, None, None]);
+
+    end_outage(&stack);
+    stack.rotate("after-the-restart");
+    assert_still_stale(&stack);
+    assert_eq!(stack.password().as_deref(), Some(FIRST_PASSWORD));
+    let run_at = Instant::now();
+    let run = stack.recover(&[]);
+    expect(&run, 0, "restarted");
+    assert!(
+        run.stdout
+            .contains("ClusterSecretStore k8s-secrets is degraded")
+            || run.stdout.contains("store k8s-secrets degraded"),
+        "{}",
+        run.dump()
+    );
+    assert_synced_by_the_restart(&stack, "after-the-restart", run_at);
+}
+
+#[test]
+fn a_short_seal_that_leaves_the_store_ready_is_recovered() {
+    // (b) The design's store verbatim (no refreshInterval: validated every 5 minutes), so it
+    // stays Ready through the seal while the ExternalSecret fails and backs off.
+    let stack = Stack::start(Seed::with_real_eso(None, ES_REFRESH));
+    stack.bao.seal();
+    expect(&stack.recover(&[]), 0, "vault_not_ready");
+
+    end_outage(&stack);
+    assert_eq!(
+        stack.store_ready()["status"],
+        "True",
+        "the store noticed the seal"
+    );
+    stack.rotate("after-the-short-seal");
+    assert_still_stale(&stack);
+    let run_at = Instant::now();
+    let run = stack.recover(&[]);
+    expect(&run, 0, "restarted");
+    assert_eq!(
+        run.summary["external_secrets"]["stuck"][0],
+        "db/postgres-secret"
+    );
+    assert_synced_by_the_restart(&stack, "after-the-short-seal", run_at);
+
+    // Once per outage: with the cooldown over, nothing more is restarted.
+    let again = stack.recover(&["--cooldown=0s"]);
+    expect(&again, 0, "already_restarted");
+    assert_eq!(stack.eso.starts(), 2);
+}
+
+#[test]
+fn a_rotation_after_the_recovery_reaches_the_secret_at_its_next_refresh() {
+    // (c) The restarted ESO runs its normal cycle again: no force-sync, only refreshInterval.
+    let stack = Stack::start(Seed::with_real_eso(None, ES_REFRESH));
+    stack.bao.seal();
+    end_outage(&stack);
+    stack.rotate("during-recovery");
+    let run_at = Instant::now();
+    expect(&stack.recover(&[]), 0, "restarted");
+    assert_synced_by_the_restart(&stack, "during-recovery", run_at);
+
+    stack.rotate("rotated-later");
+    let waited = stack.wait_for_password("rotated-later", Duration::from_secs(30));
+    eprintln!("the rotation reached the Secret after {waited:?} (refreshInterval {ES_REFRESH})");
+    assert_eq!(stack.eso.starts(), 2, "no restart was needed for it");
+    expect(&stack.recover(&["--cooldown=0s"]), 0, "already_restarted");
+}
+
+#[test]
+fn an_external_secret_failing_for_its_own_reasons_restarts_at_most_once_per_outage() {
+    // (d) An ExternalSecret on a key Vault does not have fails whatever ESO does.
+    let stack = Stack::start(Seed::with_real_eso(None, ES_REFRESH));
+    stack.cp.apply(&broken_external_secret());
+    stack.wait_for_external_secret_failing("db", "broken", Duration::from_secs(30));
+
+    // Vault never went away: it fails since after Vault became active, its own reason.
+    for _ in 0..3 {
+        let r = stack.recover(&["--cooldown=1s"]);
+        expect(&r, 0, "store_healthy");
+        assert!(
+            r.stdout.contains("for reasons of their own"),
+            "{}",
+            r.dump()
+        );
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    assert_eq!(stack.restarted_at(), vec![None, None, None]);
+    assert_eq!(stack.eso.starts(), 1);
+
+    // An outage: now it failed since before Vault came back, like the real one: one restart.
+    stack.bao.seal();
+    end_outage(&stack);
+    stack.rotate("after-the-outage");
+    let run_at = Instant::now();
+    expect(&stack.recover(&["--cooldown=1s"]), 0, "restarted");
+    assert_synced_by_the_restart(&stack, "after-the-outage", run_at);
+    let first = stack.restarted_at();
+
+    // Several runs past the cooldown: the broken one still fails, nothing more is restarted.
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(1500));
+        let r = stack.recover(&["--cooldown=1s"]);
+        expect(&r, 0, "already_restarted");
+    }
+    assert_eq!(
+        stack.external_secret_ready("db", "broken")["status"],
+        "False"
+    );
+    assert_eq!(stack.restarted_at(), first);
+    assert_eq!(stack.eso.starts(), 2);
+}
+
+#[test]
+fn while_vault_is_sealed_eso_is_left_alone() {
+    // (e) Restarting ESO against a sealed Vault would only start its backoff again.
+    let stack = Stack::start(Seed::with_real_eso(Some(5), ES_REFRESH));
+    let pid = stack.eso.pid();
+    stack.bao.seal();
+    stack.wait_for_external_secret_failing("db", "postgres-secret", Duration::from_secs(30));
+    wait_until("the store Ready=False", Duration::from_secs(30), || {
+        stack.store_ready()["status"] == "False"
+    });
+    for _ in 0..3 {
+        let r = stack.recover(&["--cooldown=0s"]);
+        expect(&r, 0, "vault_not_ready");
+        assert_eq!(r.summary["vault"], "sealed");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert_eq!(stack.restarted_at(), vec![None, None, None]);
+    assert_eq!(stack.eso.starts(), 1);
+    assert_eq!(stack.eso.pid(), pid);
+    // ESO keeps the Secret it had: the old value, still there.
+    assert_eq!(stack.password().as_deref(), Some(FIRST_PASSWORD));
+}
+
+/// An ExternalSecret in `db` reading a key Vault does not have.
+fn broken_external_secret() -> String {
+    format!(
+        r#"apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata:
+  name: broken
+  namespace: db
+spec:
+  refreshInterval: {ES_REFRESH}
+  secretStoreRef:
+    name: k8s-secrets
+    kind: ClusterSecretStore
+  target:
+    name: broken
+  data:
+  - secretKey: PASSWORD
+    remoteRef:
+      key: does-not-exist
+      property: PASSWORD
+"#
+    )
+}
