@@ -1,14 +1,16 @@
-//! The incident, played for a newcomer on a local control plane and a real OpenBao. Not part of
-//! the suite (it narrates rather than asserts much): `make demo` runs it.
+//! The incident, played for a newcomer with ESO's real controller: a local control plane,
+//! OpenBao on raft storage, ESO syncing the design's ExternalSecret, and eso-recovery running as
+//! its CronJob would. Not part of the suite (it narrates rather than asserts much): `make demo`.
 
 mod support;
 
+use std::time::{Duration, Instant};
+
 use support::{
     Run,
-    controlplane::{ControlPlane, repo},
-    eso,
-    openbao::OpenBao,
+    controlplane::ControlPlane,
     seed::Seed,
+    stack::{FIRST_PASSWORD, Stack},
 };
 
 fn say(text: &str) {
@@ -25,13 +27,25 @@ fn show(cp: &ControlPlane, args: &[&str]) {
     );
 }
 
-fn recover(kubeconfig: &std::path::Path, bao: &OpenBao) -> Run {
-    println!("$ eso-recovery --vault-addr={}", bao.addr);
-    let r = eso(
-        Some(kubeconfig),
-        &[&format!("--vault-addr={}", bao.addr)],
-        &[("ESO_RECOVERY_LOG_FORMAT", "text")],
+/// The store and the ExternalSecret as `kubectl get` shows them, and the Secret's value.
+fn state(stack: &Stack) {
+    show(
+        &stack.cp,
+        &["get", "clustersecretstore,externalsecret", "-A"],
     );
+    println!(
+        "$ kubectl get secret postgres-secret -n db -o jsonpath='{{.data.POSTGRES_PASSWORD}}' | base64 -d\n{}",
+        stack.password().unwrap_or_else(|| "(no Secret)".into())
+    );
+}
+
+fn recover(stack: &Stack, extra: &[&str]) -> Run {
+    println!(
+        "$ eso-recovery --vault-addr={} {}",
+        stack.bao.addr,
+        extra.join(" ")
+    );
+    let r = stack.recover_with_env(extra, &[("ESO_RECOVERY_LOG_FORMAT", "text")]);
     print!("{}{}", r.stderr, r.stdout);
     println!("(exit {} after {:?})", r.code, r.elapsed);
     r
@@ -41,54 +55,52 @@ fn recover(kubeconfig: &std::path::Path, bao: &OpenBao) -> Run {
 #[ignore = "the demo: make demo"]
 fn incident() {
     say(
-        "Starting a local control plane (etcd + kube-apiserver with RBAC and Pod Security) and OpenBao on raft storage",
+        "Starting a control plane (etcd, kube-apiserver, kube-controller-manager), OpenBao on raft storage with Kubernetes auth, and ESO's real controller (v0.16.2)",
     );
-    let cp = ControlPlane::start(false);
-    let mut bao = OpenBao::raft();
-    println!("OpenBao initialized and unsealed at {}", bao.addr);
+    println!(
+        "(the design's objects verbatim; the store validates every 5 s and the ExternalSecret refreshes every 5 s, so the demo takes about two minutes)"
+    );
+    let mut stack = Stack::start(Seed::with_real_eso(Some(5), "5s"));
+    say("1. Normal operation: ESO synced the Secret from Vault; the CronJob's run exits at once");
+    state(&stack);
+    recover(&stack, &[]);
 
     say(
-        "Applying the design's objects (ESO's real CRDs, ClusterSecretStore k8s-secrets, ESO's Deployments) and manifests/",
+        "2. Vault restarts and comes back sealed: ESO's store goes Ready=False (Argo CD: Degraded), the ExternalSecret fails and backs off",
     );
-    let seed = Seed::design();
-    seed.apply(&cp);
-    show(
-        &cp,
-        &[
-            "apply",
-            "-k",
-            &repo().join("manifests").display().to_string(),
-        ],
-    );
-    let sa = cp.kubeconfig_for("security", "eso-recovery");
-    show(&cp, &["get", "clustersecretstore", "k8s-secrets"]);
-
-    say(
-        "1. Normal operation: Vault is unsealed, the store is Ready. The CronJob's run exits at once (running as its ServiceAccount)",
-    );
-    recover(&sa, &bao);
-
-    say(
-        "2. Vault restarts and comes back sealed; ESO's validation fails and the store goes Ready=False (Argo CD: Degraded)",
-    );
-    bao.restart();
-    bao.wait_code(503);
-    println!("sys/health now answers {}", bao.health_code());
-    seed.set_store(&cp, false);
-    show(&cp, &["get", "clustersecretstore", "k8s-secrets"]);
+    stack.restart_vault_sealed();
+    println!("sys/health now answers {}", stack.bao.health_code());
+    stack.wait_for_external_secret_failing("db", "postgres-secret", Duration::from_secs(30));
+    let failing_since = Instant::now();
+    support::procs::wait_until("the store Ready=False", Duration::from_secs(30), || {
+        stack.store_ready()["status"] == "False"
+    });
+    state(&stack);
 
     say(
         "3. eso-recovery waits: restarting ESO while Vault is sealed would only start the backoff again",
     );
-    recover(&sa, &bao);
+    recover(&stack, &[]);
+
+    say("(the outage goes on for a while: ESO's backoff doubles, 1, 2, 4 … 32 s)");
+    std::thread::sleep(Duration::from_secs(45).saturating_sub(failing_since.elapsed()));
 
     say(
-        "4. An operator unseals Vault. ESO is still in backoff, so eso-recovery restarts its three Deployments",
+        "4. An operator unseals Vault and rotates the password (`bao kv patch secret/postgres-secret POSTGRES_PASSWORD=…`)",
     );
-    bao.unseal();
-    recover(&sa, &bao);
+    stack.bao.unseal();
+    stack.rotate("rotated-after-the-unseal");
+    println!("sys/health now answers {}", stack.bao.health_code());
+    println!("ESO is still in its backoff: the Secret still holds the old value");
+    state(&stack);
+
+    say(
+        "5. The CronJob's next run: Vault is ready, ESO is stuck, so it restarts ESO's Deployments",
+    );
+    let run_at = Instant::now();
+    recover(&stack, &[]);
     show(
-        &cp,
+        &stack.cp,
         &[
             "get",
             "deployments",
@@ -99,7 +111,7 @@ fn incident() {
         ],
     );
     show(
-        &cp,
+        &stack.cp,
         &[
             "events",
             "-n",
@@ -108,19 +120,23 @@ fn incident() {
             "deployment/external-secrets",
         ],
     );
-
-    say("5. A minute later the CronJob runs again: inside the cooldown, nothing is restarted");
+    stack.eso.wait_for_starts(2, Duration::from_secs(30));
     println!(
-        "(there is no kubelet here: the rollouts are marked complete, as the deployment controller would)"
+        "(no kubelet here: the harness replaced the ESO process when kube-controller-manager made the new ReplicaSet)"
     );
-    seed.complete_rollouts(&cp);
-    recover(&sa, &bao);
+    stack.wait_for_password("rotated-after-the-unseal", Duration::from_secs(30));
+    println!(
+        "the Secret holds Vault's new value {:.1} s after eso-recovery's run began (it held {FIRST_PASSWORD:?})",
+        run_at.elapsed().as_secs_f64()
+    );
+    state(&stack);
 
+    say("6. A minute later the CronJob runs again: inside the cooldown, nothing to do");
+    recover(&stack, &[]);
     say(
-        "6. ESO's fresh controller validates the store again: back to normal, the run exits at once",
+        "7. Even past the cooldown it restarts at most once per outage: ESO was restarted after Vault came back",
     );
-    seed.set_store(&cp, true);
-    recover(&sa, &bao);
+    recover(&stack, &["--cooldown=0s"]);
 
     say("Done: everything started here is stopped as the demo exits");
 }

@@ -144,10 +144,15 @@ impl Stack {
 
     /// Runs eso-recovery as its own ServiceAccount against this stack's Vault.
     pub fn recover(&self, extra: &[&str]) -> Run {
+        self.recover_with_env(extra, &[])
+    }
+
+    /// As [`Stack::recover`], with environment variables.
+    pub fn recover_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Run {
         let mut args = vec![format!("--vault-addr={}", self.bao.addr)];
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        super::eso(Some(&self.recovery_kubeconfig), &args, &[])
+        super::eso(Some(&self.recovery_kubeconfig), &args, env)
     }
 
     /// Each Deployment's `restartedAt` annotation.
