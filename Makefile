@@ -1,5 +1,5 @@
 # Entry points; each is one script under scripts/.
-.PHONY: test demo bench controlplane image
+.PHONY: test demo bench bench-recovery controlplane eso image
 
 test:            ## the whole suite, installing what it needs (what CI runs)
 	scripts/test.sh
@@ -10,8 +10,14 @@ demo:            ## the incident, played on a local control plane and OpenBao
 bench:           ## eso-recovery against the shell CronJob people write instead
 	bench/run.sh
 
+bench-recovery:  ## seconds from the unseal to the Secret synced: ESO alone, the peer, eso-recovery
+	bench/recovery.sh
+
 controlplane:    ## build etcd, kube-apiserver, kube-controller-manager, kubectl once
 	tests/controlplane/build.sh
+
+eso:             ## build ESO's controller (v0.16.2) once
+	tests/eso/build.sh
 
 image:           ## the container image (needs a Docker engine)
 	docker build -t eso-recovery:dev .

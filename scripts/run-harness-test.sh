@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs one of the ignored harness tests (`demo`, `bench`) with what it needs: OpenBao, the control
-# plane, and one temporary folder for everything it writes, removed on exit and on Ctrl-C (the
-# servers it starts die with the test process).
+# Runs one of the ignored harness tests (`demo`, `bench`, `bench_recovery`) with what it needs:
+# OpenBao, the control plane, ESO's controller, and one temporary folder for everything it
+# writes, removed on exit and on Ctrl-C (the servers it starts die with the test process).
 # Usage: scripts/run-harness-test.sh TEST [cargo test flags...]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -10,6 +10,7 @@ shift
 BAO_BIN=$(scripts/install-openbao.sh)
 export BAO_BIN
 tests/controlplane/build.sh >/dev/null
+tests/eso/build.sh >/dev/null
 scratch=$(mktemp -d -t "eso-recovery-$test.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 trap 'echo; echo "interrupted: stopping everything"; exit 130' INT TERM

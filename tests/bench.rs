@@ -12,9 +12,15 @@ use std::{
     time::{Duration, Instant},
 };
 
+use kube::{
+    Api,
+    api::{Patch, PatchParams, PostParams},
+    core::{ApiResource, DynamicObject, GroupVersionKind},
+};
 use serde_json::json;
 use support::{
     controlplane::{ControlPlane, Options, bins, repo},
+    kube_api::KubeApi,
     openbao::OpenBao,
     seed::Seed,
 };
@@ -51,6 +57,17 @@ impl Side {
             c.env(k, v);
         }
         c
+    }
+
+    /// Runs once and returns the summary line (JSON).
+    fn summary(&self) -> serde_json::Value {
+        let out = self
+            .command()
+            .stdout(Stdio::piped())
+            .output()
+            .expect("running the benchmarked command");
+        let text = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap_or_default()
     }
 
     /// Runs once, measuring with wait4 (rusage of the process and its reaped descendants).
@@ -288,6 +305,48 @@ fn ready_stores(cp: &ControlPlane, prefix: &str, n: usize) -> Vec<String> {
     names
 }
 
+/// `n` ExternalSecrets on `seed`'s store in a namespace of their own, each with the status ESO
+/// writes once synced (so each list page is as large as in a real cluster).
+fn create_external_secrets(cp: &ControlPlane, seed: &Seed, n: usize) {
+    let namespace = format!("{}-apps", seed.namespace);
+    cp.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n"
+    ));
+    let api = KubeApi::new(&cp.admin_kubeconfig);
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "external-secrets.io",
+        "v1",
+        "ExternalSecret",
+    ));
+    let es: Api<DynamicObject> = Api::namespaced_with(api.client.clone(), &namespace, &resource);
+    api.block_on(async {
+        for i in 0..n {
+            let name = format!("app-{i:04}");
+            let object: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                "metadata": {"name": name, "namespace": namespace,
+                    "labels": {"app.kubernetes.io/name": name, "team": "bench"}},
+                "spec": {"refreshInterval": "1h",
+                    "secretStoreRef": {"name": seed.store, "kind": "ClusterSecretStore"},
+                    "target": {"name": name, "creationPolicy": "Owner"},
+                    "data": [
+                        {"secretKey": "POSTGRES_USER", "remoteRef": {"key": name, "property": "POSTGRES_USER"}},
+                        {"secretKey": "POSTGRES_PASSWORD", "remoteRef": {"key": name, "property": "POSTGRES_PASSWORD"}}
+                    ]}
+            }))
+            .unwrap();
+            es.create(&PostParams::default(), &object).await.unwrap();
+            let status = json!({"status": {"binding": {"name": name}, "refreshTime": "2026-12-01T10:00:00Z",
+                "syncedResourceVersion": "1-0123456789abcdef0123456789abcdef",
+                "conditions": [{"type": "Ready", "status": "True", "reason": "SecretSynced",
+                    "message": "secret synced", "lastTransitionTime": "2026-12-01T10:00:00Z"}]}});
+            es.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                .await
+                .unwrap();
+        }
+    });
+}
+
 fn row(path: &str, eso: &Stats, peer: &Stats) -> String {
     format!(
         "| {path} | {} ({}–{}) | {} ({}–{}) | {:.3} | {} / {} | {:.1} / {:.1} | {} / {} |",
@@ -437,6 +496,38 @@ fn eso_recovery_against_the_shell_peer() {
         ));
     }
 
+    // The run that lists the ExternalSecrets: Vault on raft became active just now, the store is
+    // Ready, ESO not restarted since; none of them is stuck, so every run lists them all.
+    let raft = OpenBao::raft();
+    let es_counts: &[usize] = if scale { &[100, 1000] } else { &[1000] };
+    let mut listing = vec![
+        "| path | eso-recovery wall ms, median (min–max) | CPU ms | peak RSS MiB | API requests |"
+            .to_string(),
+        "|---|---|---|---|---|".to_string(),
+    ];
+    for &n in es_counts {
+        let seed = seed_with(&cp, &format!("es-{n}"), 3);
+        setup.settle(&seed);
+        create_external_secrets(&cp, &seed, n);
+        let side = setup.eso(&raft.addr, &seed, std::slice::from_ref(&seed.store));
+        let listed = side.summary();
+        assert_eq!(
+            listed["external_secrets"]["listed"].as_u64(),
+            Some(n as u64),
+            "the run did not list the ExternalSecrets: {listed}"
+        );
+        let e = bench(&cp, &side, RUNS, &eso_prep);
+        listing.push(format!(
+            "| Vault active < 14 min, store Ready: {n} ExternalSecrets listed (none stuck) | {} ({}–{}) | {} | {:.1} | {} |",
+            ms(e.wall.1),
+            ms(e.wall.0),
+            ms(e.wall.2),
+            ms(e.cpu),
+            e.rss_mib,
+            e.requests
+        ));
+    }
+
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_eso-recovery"));
     let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
     let ldd = Command::new("ldd")
@@ -456,6 +547,7 @@ fn eso_recovery_against_the_shell_peer() {
     );
     println!("{}", table.join("\n"));
     println!("\n{}", scaling.join("\n"));
+    println!("\n{}", listing.join("\n"));
     println!(
         "\nbinary: {:.2} MiB stripped ({} bytes); dynamic libraries: {}",
         size as f64 / 1048576.0,

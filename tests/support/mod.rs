@@ -6,6 +6,7 @@ pub mod controlplane;
 pub mod eso_controller;
 pub mod fake_api;
 pub mod fake_vault;
+pub mod kube_api;
 pub mod openbao;
 pub mod procs;
 pub mod seed;
