@@ -23,29 +23,22 @@ if [ -n "${KUBEBUILDER_ASSETS:-}" ] && have_all "$KUBEBUILDER_ASSETS" etcd kube-
   exit 0
 fi
 
-# The cache key is the pinned module set, so a version bump in go.mod/go.sum rebuilds.
-key=$(cat "$here/go.mod" "$here/go.sum" | sha256sum | cut -c1-12)
-out="${CONTROLPLANE_DIR:-$root/target/controlplane/$key}"
+source "$here/../go-build.sh"
+out="${CONTROLPLANE_DIR:-$root/target/controlplane/$(module_key "$here")}"
 if have_all "$out" "${bins[@]}"; then
   echo "$out"
   exit 0
 fi
 
-command -v go >/dev/null || { echo "build.sh: Go is needed to build the control plane (or set KUBEBUILDER_ASSETS)" >&2; exit 1; }
-mkdir -p "$out.tmp"
-start=$(date +%s)
-(
-  cd "$here"
-  export CGO_ENABLED=0 GOFLAGS=-mod=readonly
+build() {
   # Stamp the real version, as the release build does, so discovery and `kubectl version` say v1.34.x.
+  local kver kflags cmd
   kver=$(go list -m -f '{{.Version}}' k8s.io/kubernetes)
   kflags="-s -w -X k8s.io/component-base/version.gitVersion=$kver -X k8s.io/client-go/pkg/version.gitVersion=$kver"
-  go build -trimpath -ldflags='-s -w' -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3
+  go build -trimpath -ldflags='-s -w' -o "$1/etcd" go.etcd.io/etcd/server/v3
   for cmd in kube-apiserver kube-controller-manager kubectl; do
-    go build -trimpath -ldflags="$kflags" -o "$out.tmp/$cmd" "k8s.io/kubernetes/cmd/$cmd"
+    go build -trimpath -ldflags="$kflags" -o "$1/$cmd" "k8s.io/kubernetes/cmd/$cmd"
   done
-) >&2
-rm -rf "$out" && mv "$out.tmp" "$out"
-echo "build.sh: built the control plane in $(( $(date +%s) - start ))s into $out" >&2
-ls -l "$out" >&2
+}
+build_into "$out" "the control plane (or set KUBEBUILDER_ASSETS)" build
 echo "$out"

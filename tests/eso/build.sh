@@ -13,21 +13,15 @@ if [ -n "${ESO_BIN:-}" ]; then
   exit 0
 fi
 
-key=$(cat "$here/go.mod" "$here/go.sum" | sha256sum | cut -c1-12)
-out="$root/target/eso/$key"
+source "$here/../go-build.sh"
+out="$root/target/eso/$(module_key "$here")"
 if [ -x "$out/external-secrets" ]; then
   echo "$out/external-secrets"
   exit 0
 fi
 
-command -v go >/dev/null || { echo "build.sh: Go is needed to build ESO's controller (or set ESO_BIN)" >&2; exit 1; }
-mkdir -p "$out"
-start=$(date +%s)
-(
-  cd "$here"
-  CGO_ENABLED=0 GOFLAGS=-mod=readonly \
-    go build -trimpath -ldflags='-s -w' -o "$out/external-secrets.tmp" github.com/external-secrets/external-secrets
-) >&2
-mv "$out/external-secrets.tmp" "$out/external-secrets"
-echo "build.sh: built ESO's controller in $(( $(date +%s) - start ))s into $out" >&2
+build() {
+  go build -trimpath -ldflags='-s -w' -o "$1/external-secrets" github.com/external-secrets/external-secrets
+}
+build_into "$out" "ESO's controller (or set ESO_BIN)" build
 echo "$out/external-secrets"

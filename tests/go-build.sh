@@ -1,0 +1,25 @@
+# Sourced by tests/controlplane/build.sh and tests/eso/build.sh: build Go tools once, into a
+# folder of target/ keyed by the pinned module set.
+
+# module_key DIR: 12 hex digits of DIR's go.mod and go.sum, so a version bump rebuilds.
+module_key() {
+  cat "$1/go.mod" "$1/go.sum" | sha256sum | cut -c1-12
+}
+
+# build_into DIR WHAT FUNCTION: runs FUNCTION (which builds into "$DIR.tmp", from the module's
+# folder, with CGO off and the module set read-only) and then moves the result into place, so an
+# interrupted build is never taken for a finished one. Its output goes to stderr.
+build_into() {
+  local out=$1 what=$2 build=$3 start
+  command -v go >/dev/null || { echo "build.sh: Go is needed to build $what" >&2; exit 1; }
+  rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+  start=$(date +%s)
+  (
+    cd "$(dirname "${BASH_SOURCE[1]}")"
+    export CGO_ENABLED=0 GOFLAGS=-mod=readonly
+    "$build" "$out.tmp"
+  ) >&2
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  echo "build.sh: built $what in $(( $(date +%s) - start ))s into $out" >&2
+  ls -l "$out" >&2
+}
