@@ -61,7 +61,7 @@ pub struct DeploymentObservation {
 }
 
 /// Everything the decision looks at. The later fields are read only when the decision asks
-/// for them, so the every-minute healthy path costs two API-free Vault requests and one GET.
+/// for them, so the every-minute healthy path costs two Vault requests and one API GET.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation {
     /// Vault's health.
@@ -229,8 +229,8 @@ pub fn decide(obs: &Observation, now: Timestamp, policy: &Policy) -> Decision {
                 .partition(|f| failing_since_before(f, *active));
             if !own.is_empty() {
                 d.reasons.push(format!(
-                    "{} ExternalSecret(s) failing since Vault became active, for reasons of their own \
-                     (not restarted for): {}",
+                    "{} ExternalSecret(s) failing, but not since before Vault became active: their \
+                     own reasons, not restarted for: {}",
                     own.len(),
                     list_keys(&own)
                 ));
@@ -313,23 +313,22 @@ fn trigger(
         return Err(Hold::VaultNotReady);
     }
     reasons.push(format!("vault ready ({}, {})", obs.vault, obs.active_since));
-    let degraded: Vec<String> = obs
+    let degraded: Vec<(&str, &StoreCondition)> = obs
         .stores
         .iter()
         .filter_map(|s| match &s.condition {
-            Ok(c @ StoreCondition::Degraded(_)) => {
-                Some(format!("ClusterSecretStore {} is {c}", s.name))
-            }
+            Ok(c @ StoreCondition::Degraded(_)) => Some((s.name.as_str(), c)),
             _ => None,
         })
         .collect();
     if !degraded.is_empty() {
-        for s in &obs.stores {
-            if let Ok(c @ StoreCondition::Degraded(_)) = &s.condition {
-                reasons.push(format!("store {} {c}", s.name));
-            }
-        }
-        return Ok(Trigger::DegradedStores(degraded));
+        reasons.extend(degraded.iter().map(|(name, c)| format!("store {name} {c}")));
+        return Ok(Trigger::DegradedStores(
+            degraded
+                .iter()
+                .map(|(name, c)| format!("ClusterSecretStore {name} is {c}"))
+                .collect(),
+        ));
     }
     if obs.stores.iter().any(|s| s.condition.is_err()) {
         reasons.push("a store could not be read; nothing restarted on doubt".into());
@@ -868,7 +867,7 @@ mod tests {
         assert!(
             got.reasons
                 .iter()
-                .any(|r| r.contains("for reasons of their own") && r.contains("db/broken")),
+                .any(|r| r.contains("their own reasons") && r.contains("db/broken")),
             "{:?}",
             got.reasons
         );

@@ -322,6 +322,26 @@ mod tests {
     }
 
     #[test]
+    fn text_names_the_stuck_external_secrets() {
+        let mut s = sample();
+        s.external_secrets = Some(ExternalSecretsLine {
+            listed: 1000,
+            failing: 3,
+            stuck: vec!["db/postgres-secret".into()],
+            still_failing: Vec::new(),
+        });
+        let t = s.to_text();
+        assert!(
+            t.contains(" externalsecrets=\"1000 listed, 3 failing, 1 stuck\" stuck[db/postgres-secret] deployment["),
+            "{t}"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&s.to_json("2026-12-01T12:00:00Z".parse().unwrap())).unwrap();
+        assert_eq!(v["external_secrets"]["stuck"][0], "db/postgres-secret");
+        assert!(v["external_secrets"].get("still_failing").is_none());
+    }
+
+    #[test]
     fn json_is_one_object() {
         let line = sample().to_json("2026-12-01T12:00:00Z".parse().unwrap());
         assert!(!line.contains('\n'));

@@ -340,19 +340,23 @@ fn svg(cells: &[Cell]) -> String {
                 left - 4.0,
                 ly + 10.0
             );
-            for w in c.samples.windows(2) {
-                let colour = if ready_in_lane(i, &w[0]) {
-                    "#3a3"
-                } else {
-                    "#d33"
-                };
+            // One rectangle per stretch of the same state.
+            let mut from = 0;
+            for k in 1..c.samples.len() {
+                let state = ready_in_lane(i, &c.samples[from]);
+                let last = k == c.samples.len() - 1;
+                if ready_in_lane(i, &c.samples[k]) == state && !last {
+                    continue;
+                }
+                let colour = if state { "#3a3" } else { "#d33" };
                 let _ = writeln!(
                     s,
                     r#"<rect x="{:.1}" y="{ly}" width="{:.1}" height="{}" fill="{colour}"/>"#,
-                    x(w[0].t),
-                    (x(w[1].t) - x(w[0].t)).max(0.5),
+                    x(c.samples[from].t),
+                    (x(c.samples[k].t) - x(c.samples[from].t)).max(0.5),
                     lane - 3.0
                 );
+                from = k;
             }
         }
         let bottom = y + 3.0 * lane;
