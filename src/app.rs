@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, error::ErrorKind};
+use clap::error::ErrorKind;
 
 use crate::{
     cli::{Cli, LogFormat},
@@ -19,8 +19,8 @@ const USAGE: u8 = 2;
 
 /// The whole program, for `main`.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let (cli, plugin) = match Cli::parse_invocation(std::env::args_os().collect()) {
+        Ok(parsed) => parsed,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             e.exit()
         }
@@ -35,7 +35,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
-    let format = cli.log_format.unwrap_or_else(logging::default_format);
+    // As a kubectl plugin a person reads the logs: text, unless asked otherwise.
+    let format = cli.log_format.unwrap_or_else(|| {
+        if plugin && std::env::var_os("ESO_RECOVERY_LOG_FORMAT").is_none() {
+            LogFormat::Text
+        } else {
+            logging::default_format()
+        }
+    });
     let filter = match logging::filter(&cli.log_level) {
         Ok(f) => f,
         Err(e) => {
@@ -49,7 +56,10 @@ pub fn main() -> ExitCode {
         rustls::crypto::CryptoProvider::install_default(rustls::crypto::ring::default_provider());
 
     let config = match cli.into_config() {
-        Ok(c) => c,
+        Ok(c) => Config {
+            kubeconfig_only: plugin,
+            ..c
+        },
         Err(e) => {
             tracing::error!("error: {e}");
             return ExitCode::from(USAGE);
@@ -89,7 +99,12 @@ pub async fn execute(config: &Config) -> anyhow::Result<Summary> {
         config.vault_timeout,
         config.policy.standby_ok,
     )?;
-    let client = kube_client::connect(config.context.as_deref(), config.timeout).await?;
+    let client = kube_client::connect(
+        config.context.as_deref(),
+        config.kubeconfig_only,
+        config.timeout,
+    )
+    .await?;
     let report = Report::default();
     if tokio::time::timeout(config.timeout, run(config, &client, &vault, &report))
         .await

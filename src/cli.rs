@@ -1,9 +1,13 @@
 //! The command line: every flag has an environment twin (for the CronJob) and a default; `--help`
 //! is the reference. Parsing ends in a validated [`Config`], or a usage error (exit 2).
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    ffi::{OsStr, OsString},
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use url::Url;
 
 use crate::{config::Config, decision::Policy, vault::VaultTls};
@@ -40,6 +44,22 @@ Examples:
   eso-recovery --dry-run            # what would happen now; patches sent with dryRun=All
   eso-recovery --force --wait --timeout 5m
                                     # restart now and wait for ESO to recover";
+
+/// The file name kubectl looks for on PATH: `kubectl eso-recovery` runs `kubectl-eso_recovery`
+/// (a symlink to, or a copy of, this binary).
+pub const PLUGIN_FILE_NAME: &str = "kubectl-eso_recovery";
+
+const PLUGIN_HELP: &str = "\
+Running as a kubectl plugin (kubectl eso-recovery), for a person at a terminal: logs are text \
+unless --log-format says otherwise, and Kubernetes is reached through your kubeconfig's current \
+context (or --context), never a pod's service account.";
+
+/// Whether this process was started as a kubectl plugin (its file name starts with `kubectl-`).
+pub fn is_kubectl_plugin(argv0: &OsStr) -> bool {
+    Path::new(argv0)
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("kubectl-"))
+}
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -199,6 +219,26 @@ pub struct Cli {
 pub struct UsageError(pub String);
 
 impl Cli {
+    /// The command line definition; as a kubectl plugin it is named and documented as one.
+    pub fn command_for(plugin: bool) -> clap::Command {
+        let cmd = Cli::command();
+        if plugin {
+            cmd.name("kubectl eso-recovery")
+                .bin_name("kubectl eso-recovery")
+                .before_help(PLUGIN_HELP)
+                .before_long_help(PLUGIN_HELP)
+        } else {
+            cmd
+        }
+    }
+
+    /// Parses `argv` (program name first), telling whether it is the kubectl plugin.
+    pub fn parse_invocation(argv: Vec<OsString>) -> Result<(Cli, bool), clap::Error> {
+        let plugin = argv.first().is_some_and(|a| is_kubectl_plugin(a));
+        let mut matches = Cli::command_for(plugin).try_get_matches_from(argv)?;
+        Ok((Cli::from_arg_matches_mut(&mut matches)?, plugin))
+    }
+
     /// Validates what clap cannot check on its own and builds the run's configuration.
     pub fn into_config(self) -> Result<Config, UsageError> {
         let stores = names(
@@ -245,6 +285,7 @@ impl Cli {
             externalsecret_namespaces,
             deployments,
             context: self.context.filter(|c| !c.is_empty()),
+            kubeconfig_only: false,
             policy: Policy {
                 cooldown: self.cooldown,
                 standby_ok: self.standby_ok,
@@ -354,6 +395,25 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+        Cli::command_for(true).debug_assert();
+    }
+
+    #[test]
+    fn the_plugin_is_told_by_its_file_name_and_documents_itself() {
+        let args = |name: &str| vec![OsString::from(name), "--dry-run".into()];
+        let (cli, plugin) =
+            Cli::parse_invocation(args("/usr/local/bin/kubectl-eso_recovery")).unwrap();
+        assert!(plugin && cli.dry_run);
+        let (_, plugin) = Cli::parse_invocation(args("/usr/local/bin/eso-recovery")).unwrap();
+        assert!(!plugin);
+        let help = Cli::command_for(true).render_long_help().to_string();
+        assert!(help.contains("Running as a kubectl plugin"), "{help}");
+        assert!(help.contains("kubectl eso-recovery [OPTIONS]"), "{help}");
+        let err = Cli::parse_invocation(vec!["kubectl-eso_recovery".into(), "--nope".into()])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("kubectl eso-recovery"), "{err}");
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct Config {
     pub deployments: Vec<String>,
     /// A kubeconfig context, for manual runs.
     pub context: Option<String>,
+    /// Use the kubeconfig even inside a pod (the kubectl plugin: a person's own access).
+    pub kubeconfig_only: bool,
     /// What the decision depends on (the stores watched among it).
     pub policy: Policy,
     /// Send patches with `dryRun=All` and write no Events.

@@ -23,10 +23,14 @@ use tower::{BoxError, ServiceBuilder, retry::RetryLayer};
 /// The longest a TCP connect to the API server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Builds the client. `--context` always means the kubeconfig; otherwise a pod's service account
-/// wins, as for every in-cluster controller.
-pub async fn connect(context: Option<&str>, timeout: Duration) -> Result<Client> {
-    let in_pod = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+/// Builds the client. `--context` (or `kubeconfig_only`, the kubectl plugin) always means the
+/// kubeconfig; otherwise a pod's service account wins, as for every in-cluster controller.
+pub async fn connect(
+    context: Option<&str>,
+    kubeconfig_only: bool,
+    timeout: Duration,
+) -> Result<Client> {
+    let in_pod = !kubeconfig_only && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
     let config = match context {
         None if in_pod => {
             Config::incluster().context("loading the in-cluster Kubernetes config")?

@@ -629,3 +629,60 @@ fn api_server_stopped_mid_run_and_then_gone() {
     );
     assert!(gone.elapsed < Duration::from_secs(3), "{:?}", gone.elapsed);
 }
+
+#[test]
+fn kubectl_finds_the_plugin_and_it_prints_the_text_summary() {
+    let cp = ControlPlane::shared();
+    let seed = Seed::own("plugin");
+    seed.apply(cp);
+    seed.set_store(cp, false);
+    let bao = OpenBao::dev();
+    // Installed as kubectl-eso_recovery (here a symlink) in a folder on PATH.
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_eso-recovery"),
+        dir.path().join("kubectl-eso_recovery"),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut args = vec![
+        "eso-recovery".to_string(),
+        "--dry-run".into(),
+        format!("--vault-addr={}", bao.addr),
+    ];
+    args.extend(seed.args());
+    let out = std::process::Command::new(support::controlplane::bins().join("kubectl"))
+        .args(&args)
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", dir.path())
+        .env("KUBECONFIG", &cp.admin_kubeconfig)
+        .output()
+        .expect("running kubectl");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // Not a terminal, yet text: the plugin's default is a person's.
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert!(
+        summary.starts_with("summary: outcome=would_restart exit=0")
+            && summary.contains("dry_run=true"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stderr.contains("INFO restarting"), "{stderr}");
+    assert_eq!(seed.restarted_at(cp), vec![None, None, None]);
+
+    let help = std::process::Command::new(support::controlplane::bins().join("kubectl"))
+        .args(["eso-recovery", "--help"])
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+        .output()
+        .expect("running kubectl");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("Running as a kubectl plugin"), "{help}");
+    assert!(help.contains("Usage: kubectl eso-recovery"), "{help}");
+}
