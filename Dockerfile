@@ -3,6 +3,7 @@
 # cluster DNS names) and run it on distroless/static as UID 65532: about 7 MiB of binary on a
 # base of about 2 MiB.
 FROM rust:1.95-bookworm AS build
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
 ENV RUSTFLAGS="-C target-feature=+crt-static"
 COPY Cargo.toml Cargo.lock ./

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what it needs from the package registries
-# (OpenBao from PyPI, the control plane from the Go module proxy, crates from crates.io), then runs
-# the format and lint checks and every test. `.ci/run` calls exactly this.
+# (OpenBao and the scanners from PyPI; the control plane, ESO's controller and Helm from the Go
+# module proxy; crates from crates.io), then runs the scanners, the format and lint checks and
+# every test. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -29,6 +30,15 @@ start=$(date +%s)
 eso_bin=$(tests/eso/build.sh)
 echo "$eso_bin ($(( $(date +%s) - start ))s)"
 tests/eso/crds.sh
+
+step "Helm (helm.sh/helm/v3 v3.22.0 from the Go module proxy)"
+start=$(date +%s)
+helm_bin=$(tests/helm/build.sh)
+echo "$helm_bin ($(( $(date +%s) - start ))s)"
+"$helm_bin" version --short
+
+step "scanners (hadolint, checkov from PyPI) over the Dockerfile, manifests/ and the chart"
+scripts/scan.sh "$helm_bin"
 
 step "format and lints"
 cargo fmt --all -- --check

@@ -265,13 +265,19 @@ impl ControlPlane {
             }
         });
         assert!(ok, "installing ESO's CRDs: {last}");
-        cp.kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/clustersecretstores.external-secrets.io",
-            "crd/externalsecrets.external-secrets.io",
-        ]);
+        // Right after the create a CRD may have no status yet, which `kubectl wait` takes for an
+        // error rather than "not yet": ask again.
+        wait_until("ESO's CRDs Established", Duration::from_secs(60), || {
+            cp.kubectl_output(&[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=10s",
+                "crd/clustersecretstores.external-secrets.io",
+                "crd/externalsecrets.external-secrets.io",
+            ])
+            .status
+            .success()
+        });
         if options.controller_manager {
             cp.start_controller_manager();
         }
@@ -369,6 +375,49 @@ impl ControlPlane {
             out.status.success() && stderr.trim().is_empty(),
             "kubectl apply -k {}: {stderr}",
             dir.display()
+        );
+    }
+
+    /// Asserts that `kubeconfig`'s identity (eso-recovery's, from manifests/ or the chart, for
+    /// the design's names) is refused everything it does not need, and may list ExternalSecrets.
+    pub fn assert_least_privilege(&self, kubeconfig: &Path) {
+        let refused = |args: &[&str]| {
+            let out = self.kubectl_as(kubeconfig, args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && stderr.contains("Forbidden"),
+                "{args:?} was not refused: {stderr}"
+            );
+        };
+        refused(&["get", "secrets", "-n", "security"]);
+        refused(&["get", "secret", "anything", "-n", "security"]);
+        refused(&[
+            "patch",
+            "deployment",
+            "other-app",
+            "-n",
+            "security",
+            "-p",
+            r#"{"metadata":{"labels":{"x":"y"}}}"#,
+        ]);
+        refused(&["get", "clustersecretstore", "other-store"]);
+        refused(&["get", "deployments", "-n", "security"]);
+        // ExternalSecrets: listed, never read one by one, annotated (force-sync), changed or deleted.
+        refused(&["get", "externalsecret", "postgres-secret", "-n", "db"]);
+        refused(&[
+            "annotate",
+            "externalsecret",
+            "postgres-secret",
+            "-n",
+            "db",
+            "force-sync=1",
+        ]);
+        refused(&["delete", "externalsecret", "postgres-secret", "-n", "db"]);
+        let listed = self.kubectl_as(kubeconfig, &["get", "externalsecrets", "-A", "-o", "name"]);
+        assert!(
+            listed.status.success(),
+            "listing ExternalSecrets: {}",
+            String::from_utf8_lossy(&listed.stderr)
         );
     }
 

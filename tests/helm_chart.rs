@@ -1,0 +1,403 @@
+//! The Helm chart (`charts/eso-recovery`) with a real Helm (built from the Go module proxy by
+//! `tests/helm/build.sh`): lint, the same objects as `manifests/` by default, each value changing
+//! exactly what it should, bad values refused by the schema naming the key, and an install into a
+//! real kube-apiserver under Pod Security "restricted" whose identity is as least-privileged as
+//! the kustomize one.
+
+mod support;
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::OnceLock,
+};
+
+use serde_json::{Value, json};
+use support::{
+    controlplane::{ControlPlane, repo, script},
+    eso, expect,
+    openbao::OpenBao,
+    seed::Seed,
+};
+
+fn helm_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| script("tests/helm/build.sh")).clone()
+}
+
+fn chart() -> String {
+    repo().join("charts/eso-recovery").display().to_string()
+}
+
+fn helm(args: &[&str]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    Command::new(helm_bin())
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home.path())
+        .env("HELM_CACHE_HOME", home.path().join("cache"))
+        .env("HELM_CONFIG_HOME", home.path().join("config"))
+        .env("HELM_DATA_HOME", home.path().join("data"))
+        .output()
+        .expect("running helm")
+}
+
+/// YAML (one or more documents) to JSON objects, through kubectl's own decoder.
+fn objects(cp: &ControlPlane, yaml: &str) -> Vec<Value> {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), yaml).unwrap();
+    let path = file.path().display().to_string();
+    let out = cp.kubectl(&["create", "--dry-run=client", "-o", "json", "-f", &path]);
+    // One JSON object per document, one after the other.
+    serde_json::Deserializer::from_str(&out)
+        .into_iter::<Value>()
+        .map(|v| v.expect("kubectl's JSON"))
+        .collect()
+}
+
+/// `helm template` as release `eso-recovery` in `security`, with extra arguments.
+fn render(cp: &ControlPlane, extra: &[&str]) -> BTreeMap<String, Value> {
+    let chart = chart();
+    let mut args = vec!["template", "eso-recovery", &chart, "-n", "security"];
+    args.extend_from_slice(extra);
+    let out = helm(&args);
+    assert!(
+        out.status.success(),
+        "helm template {extra:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    keyed(objects(cp, &String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Objects by `Kind/namespace/name`, with the labels only Helm adds taken out and each
+/// container's env as a name → value map (so a new variable is one change, not a shift).
+fn keyed(objects: Vec<Value>) -> BTreeMap<String, Value> {
+    objects
+        .into_iter()
+        .map(|mut o| {
+            for at in [
+                "/metadata/labels",
+                "/spec/jobTemplate/spec/template/metadata/labels",
+            ] {
+                if let Some(labels) = o.pointer_mut(at).and_then(Value::as_object_mut) {
+                    for helm_only in [
+                        "helm.sh/chart",
+                        "app.kubernetes.io/instance",
+                        "app.kubernetes.io/version",
+                        "app.kubernetes.io/managed-by",
+                    ] {
+                        labels.remove(helm_only);
+                    }
+                }
+            }
+            if let Some(containers) = o
+                .pointer_mut("/spec/jobTemplate/spec/template/spec/containers")
+                .and_then(Value::as_array_mut)
+            {
+                for c in containers {
+                    let env: serde_json::Map<String, Value> = c["env"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|e| {
+                            (
+                                e["name"].as_str().unwrap_or_default().to_string(),
+                                e["value"].clone(),
+                            )
+                        })
+                        .collect();
+                    c["env"] = Value::Object(env);
+                }
+            }
+            let key = format!(
+                "{}/{}/{}",
+                o["kind"].as_str().unwrap_or_default(),
+                o["metadata"]["namespace"].as_str().unwrap_or("-"),
+                o["metadata"]["name"].as_str().unwrap_or_default()
+            );
+            (key, o)
+        })
+        .collect()
+}
+
+/// Every JSON pointer at which `a` and `b` differ (a missing object, or a list of another
+/// length, is one difference).
+fn differences(a: &BTreeMap<String, Value>, b: &BTreeMap<String, Value>) -> Vec<String> {
+    fn walk(path: String, a: &Value, b: &Value, out: &mut Vec<String>) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    walk(
+                        format!("{path}/{k}"),
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                        out,
+                    );
+                }
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                    walk(format!("{path}/{i}"), x, y, out);
+                }
+            }
+            _ if a != b => out.push(path),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for k in keys {
+        match (a.get(k), b.get(k)) {
+            (Some(x), Some(y)) => walk(k.clone(), x, y, &mut out),
+            _ => out.push(k.clone()),
+        }
+    }
+    out
+}
+
+#[test]
+fn lint_is_clean_in_strict_mode() {
+    let out = helm(&["lint", "--strict", &chart()]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_defaults_render_what_manifests_apply() {
+    let cp = ControlPlane::shared();
+    let chart = render(cp, &[]);
+    let out = cp.kubectl(&["kustomize", &repo().join("manifests").display().to_string()]);
+    let kustomize = keyed(objects(cp, &out));
+    assert_eq!(
+        differences(&chart, &kustomize),
+        Vec::<String>::new(),
+        "chart: {chart:#?}"
+    );
+}
+
+#[test]
+fn each_value_changes_exactly_what_it_should() {
+    let cp = ControlPlane::shared();
+    let defaults = render(cp, &[]);
+    let cron = "CronJob/security/eso-recovery";
+    let spec = format!("{cron}/spec/jobTemplate/spec/template/spec");
+    let env = format!("{spec}/containers/0/env");
+    let container = format!("{spec}/containers/0");
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let cases: Vec<(Vec<String>, Vec<String>)> = vec![
+        (
+            vec!["--set=config.stores={k8s-secrets,team-store}".into()],
+            vec![
+                "ClusterRole/-/eso-recovery/rules/0/resourceNames".into(),
+                format!("{env}/ESO_RECOVERY_STORE"),
+            ],
+        ),
+        (
+            vec!["--set=config.deployments={external-secrets}".into()],
+            vec![
+                "Role/security/eso-recovery/rules/0/resourceNames".into(),
+                format!("{env}/ESO_RECOVERY_DEPLOYMENTS"),
+            ],
+        ),
+        (
+            vec!["--set=config.namespace=eso".into()],
+            vec![
+                "Role/eso/eso-recovery".into(),
+                "Role/security/eso-recovery".into(),
+                "RoleBinding/eso/eso-recovery".into(),
+                "RoleBinding/security/eso-recovery".into(),
+                format!("{env}/ESO_RECOVERY_NAMESPACE"),
+            ],
+        ),
+        (
+            vec!["--set=config.externalsecretNamespaces={db,web}".into()],
+            vec![
+                "ClusterRole/-/eso-recovery/rules".into(),
+                format!("{env}/ESO_RECOVERY_EXTERNALSECRET_NAMESPACES"),
+                "Role/db/eso-recovery-externalsecrets".into(),
+                "Role/web/eso-recovery-externalsecrets".into(),
+                "RoleBinding/db/eso-recovery-externalsecrets".into(),
+                "RoleBinding/web/eso-recovery-externalsecrets".into(),
+            ],
+        ),
+        (
+            vec![
+                "--set=config.vaultTimeout=2s".into(),
+                "--set=config.standbyOk=true".into(),
+                "--set=config.logLevel=debug".into(),
+            ],
+            vec![
+                format!("{env}/ESO_RECOVERY_LOG_LEVEL"),
+                format!("{env}/ESO_RECOVERY_STANDBY_OK"),
+                format!("{env}/VAULT_CLIENT_TIMEOUT"),
+            ],
+        ),
+        (
+            vec![
+                "--set=schedule=*/5 * * * *".into(),
+                "--set=suspend=true".into(),
+                "--set=timeZone=Europe/Berlin".into(),
+            ],
+            vec![
+                format!("{cron}/spec/schedule"),
+                format!("{cron}/spec/suspend"),
+                format!("{cron}/spec/timeZone"),
+            ],
+        ),
+        (
+            vec![format!("--set=image.digest={digest}")],
+            vec![format!("{container}/image")],
+        ),
+        (
+            vec![
+                "--set=vaultCA.secret.name=vault-tls".into(),
+                "--set=vaultCA.secret.key=ca.crt".into(),
+            ],
+            vec![
+                format!("{env}/VAULT_CACERT"),
+                format!("{container}/volumeMounts"),
+                format!("{spec}/volumes"),
+            ],
+        ),
+        (
+            vec![
+                "--set=serviceAccount.create=false".into(),
+                "--set=serviceAccount.name=platform-sa".into(),
+            ],
+            vec![
+                "ClusterRoleBinding/-/eso-recovery/subjects/0/name".into(),
+                format!("{spec}/serviceAccountName"),
+                "RoleBinding/security/eso-recovery/subjects/0/name".into(),
+                "ServiceAccount/security/eso-recovery".into(),
+            ],
+        ),
+        (
+            vec!["--set=rbac.create=false".into()],
+            vec![
+                "ClusterRole/-/eso-recovery".into(),
+                "ClusterRoleBinding/-/eso-recovery".into(),
+                "Role/security/eso-recovery".into(),
+                "RoleBinding/security/eso-recovery".into(),
+            ],
+        ),
+        (
+            vec![
+                "--set=nodeSelector.pool=system".into(),
+                "--set=priorityClassName=system-cluster-critical".into(),
+                "--set=podAnnotations.team=platform".into(),
+                "--set=activeDeadlineSeconds=40".into(),
+            ],
+            vec![
+                format!("{cron}/spec/jobTemplate/spec/activeDeadlineSeconds"),
+                format!("{cron}/spec/jobTemplate/spec/template/metadata/annotations"),
+                format!("{spec}/nodeSelector"),
+                format!("{spec}/priorityClassName"),
+            ],
+        ),
+    ];
+    for (args, mut want) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut got = differences(&render(cp, &args), &defaults);
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{args:?}");
+    }
+    // The values themselves, for a few of them.
+    let set = render(cp, &["--set=config.stores={k8s-secrets,team-store}"]);
+    assert_eq!(
+        set["ClusterRole/-/eso-recovery"]["rules"][0]["resourceNames"],
+        json!(["k8s-secrets", "team-store"])
+    );
+    assert_eq!(
+        set[cron]
+            .pointer("/spec/jobTemplate/spec/template/spec/containers/0/env/ESO_RECOVERY_STORE")
+            .unwrap(),
+        "k8s-secrets,team-store"
+    );
+    let pinned = render(cp, &[&format!("--set=image.digest={digest}")]);
+    assert_eq!(
+        pinned[cron]
+            .pointer("/spec/jobTemplate/spec/template/spec/containers/0/image")
+            .unwrap(),
+        &json!(format!("ghcr.io/your-org/eso-recovery@{digest}"))
+    );
+}
+
+#[test]
+fn bad_values_are_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("config:\n  cooldwn: 5m\n", "cooldwn"),
+        ("config:\n  stores: k8s-secrets\n", "stores"),
+        ("suspend: \"yes\"\n", "suspend"),
+        ("config:\n  cooldown: soon\n", "cooldown"),
+        ("image:\n  pullPolicy: Sometimes\n", "pullPolicy"),
+        ("replicas: 2\n", "replicas"),
+        ("vaultCA:\n  secret: {name: vault-tls}\n", "key"),
+    ];
+    for (i, (values, key)) in cases.iter().enumerate() {
+        let file: &Path = &dir.path().join(format!("bad-{i}.yaml"));
+        std::fs::write(file, values).unwrap();
+        let out = helm(&[
+            "template",
+            "eso-recovery",
+            &chart(),
+            "-f",
+            &file.display().to_string(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{values:?} was accepted");
+        assert!(
+            stderr.contains("values don't meet the specifications of the schema")
+                && stderr.contains(key),
+            "{values:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn helm_install_under_pod_security_restricted_runs_with_least_privilege() {
+    // Its own control plane: the shared one holds manifests/' objects under the same names.
+    let cp = ControlPlane::start(false);
+    let seed = Seed::design();
+    seed.apply(&cp);
+    let out = helm(&[
+        "install",
+        "eso-recovery",
+        &chart(),
+        "-n",
+        "security",
+        "--kubeconfig",
+        &cp.admin_kubeconfig.display().to_string(),
+        "--wait=false",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "helm install: {stderr}");
+    assert!(
+        stderr.trim().is_empty(),
+        "helm install warned (Pod Security or otherwise): {stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("create job --from=cronjob/eso-recovery"),
+        "NOTES.txt does not say how to run it once"
+    );
+    let sa = cp.kubeconfig_for("security", "eso-recovery");
+    cp.assert_least_privilege(&sa);
+    let bao = OpenBao::dev();
+    let vault = format!("--vault-addr={}", bao.addr);
+    expect(&eso(Some(&sa), &[&vault], &[]), 0, "store_healthy");
+    seed.set_store(&cp, false);
+    expect(
+        &eso(Some(&sa), &[&vault, "--dry-run"], &[]),
+        0,
+        "would_restart",
+    );
+    expect(&eso(Some(&sa), &[&vault], &[]), 0, "restarted");
+}
