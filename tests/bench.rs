@@ -554,4 +554,13 @@ fn eso_recovery_against_the_shell_peer() {
         size,
         libs.join(", ")
     );
+    // The image without an engine: the Dockerfile's static binary in its runtime stage's root.
+    let root = tempfile::tempdir().unwrap();
+    let files = support::image::write_rootfs(root.path());
+    let bytes = support::image::size(root.path());
+    println!(
+        "image root filesystem (the Dockerfile's static binary + distroless/static's files it uses: {}): {:.2} MiB ({bytes} bytes)",
+        files.join(", "),
+        bytes as f64 / 1048576.0
+    );
 }

@@ -485,26 +485,12 @@ fn write_kubeconfig(path: &Path, server: &str, ca: &Path, token: &str) {
 /// A CA, the API server's certificate for 127.0.0.1/localhost, the service-account signing key
 /// and the static admin token.
 fn write_pki(dir: &Path) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "eso-recovery test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let server_key = KeyPair::generate().unwrap();
-    let server_params = CertificateParams::new(vec![
-        "127.0.0.1".to_string(),
-        "localhost".to_string(),
-        "kubernetes.default.svc".to_string(),
-    ])
-    .unwrap();
-    let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-    std::fs::write(dir.join("server.pem"), server_cert.pem()).unwrap();
-    std::fs::write(dir.join("server-key.pem"), server_key.serialize_pem()).unwrap();
+    use rcgen::KeyPair;
+    super::pki::Ca::new("eso-recovery test CA").write_server(
+        dir,
+        "server",
+        &["127.0.0.1", "localhost", "kubernetes.default.svc"],
+    );
     let sa_key = KeyPair::generate().unwrap();
     std::fs::write(dir.join("sa-key.pem"), sa_key.serialize_pem()).unwrap();
     std::fs::write(dir.join("sa.pub"), sa_key.public_key_pem()).unwrap();

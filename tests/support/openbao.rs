@@ -97,6 +97,17 @@ impl OpenBao {
 
     /// A single-node raft server, initialized (one key share) and unsealed.
     pub fn raft() -> OpenBao {
+        Self::start_raft(None)
+    }
+
+    /// As [`OpenBao::raft`], with a second listener on `tls_port` serving TLS with a
+    /// certificate for `names` (signed by [`OpenBao::ca_cert`]); the first stays plain HTTP for
+    /// the harness.
+    pub fn raft_with_tls(tls_port: u16, names: &[&str]) -> OpenBao {
+        Self::start_raft(Some((tls_port, names)))
+    }
+
+    fn start_raft(tls: Option<(u16, &[&str])>) -> OpenBao {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         std::fs::create_dir_all(dir.path().join("raft")).unwrap();
@@ -117,6 +128,21 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
 "#,
             raft = dir.path().join("raft").display()
         );
+        let config = match tls {
+            None => config,
+            Some((tls_port, names)) => {
+                super::pki::Ca::new("OpenBao test CA").write_server(dir.path(), "vault", names);
+                // The CA where `ca_cert` says it is.
+                std::fs::rename(dir.path().join("ca.pem"), dir.path().join("vault-ca.pem"))
+                    .unwrap();
+                format!(
+                    "{config}listener \"tcp\" {{\n  address = \"127.0.0.1:{tls_port}\"\n  cluster_address = \"127.0.0.1:{}\"\n  tls_cert_file = \"{}\"\n  tls_key_file = \"{}\"\n}}\n",
+                    free_port(),
+                    dir.path().join("vault.pem").display(),
+                    dir.path().join("vault-key.pem").display()
+                )
+            }
+        };
         std::fs::write(dir.path().join("config.hcl"), config).unwrap();
         let mut bao = OpenBao {
             proc: None,
@@ -176,7 +202,7 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
         ));
     }
 
-    /// The dev-TLS server's CA certificate.
+    /// The CA certificate of the dev-TLS server, or of the raft server's TLS listener.
     pub fn ca_cert(&self) -> PathBuf {
         self.dir.path().join("vault-ca.pem")
     }
