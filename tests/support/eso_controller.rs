@@ -13,7 +13,7 @@ use std::{
     path::{Path, PathBuf},
     process::Command,
     sync::{Arc, Mutex, OnceLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use super::{
@@ -67,8 +67,8 @@ pub struct Eso {
 struct State {
     launch: Launch,
     current: Option<Proc>,
-    /// When each controller process started; the first is the initial one.
-    starts: Vec<Instant>,
+    /// How many controller processes were started; the first is the initial one.
+    starts: usize,
     /// The Deployment revision the running process belongs to.
     revision: u64,
 }
@@ -88,7 +88,7 @@ impl Eso {
         let state = Arc::new(Mutex::new(State {
             launch,
             current: Some(first),
-            starts: vec![Instant::now()],
+            starts: 1,
             revision,
         }));
         // One line per ReplicaSet event: its name and its Deployment revision.
@@ -117,9 +117,9 @@ impl Eso {
                 if let Some(mut old) = s.current.take() {
                     old.stop(Duration::from_secs(15));
                 }
-                let n = s.starts.len();
+                let n = s.starts;
                 s.current = Some(s.launch.spawn(n));
-                s.starts.push(Instant::now());
+                s.starts += 1;
             }
         });
         Eso {
@@ -130,12 +130,7 @@ impl Eso {
 
     /// How many controller processes have been started (1 until the first restart).
     pub fn starts(&self) -> usize {
-        self.lock().starts.len()
-    }
-
-    /// When the newest controller process started.
-    pub fn last_start(&self) -> Instant {
-        *self.lock().starts.last().unwrap()
+        self.lock().starts
     }
 
     /// Waits until the stand-in has started the `n`th process.
