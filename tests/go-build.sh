@@ -23,3 +23,13 @@ build_into() {
   echo "build.sh: built $what in $(( $(date +%s) - start ))s into $out" >&2
   ls -l "$out" >&2
 }
+
+# prebuilt VAR: when $VAR is set, prints it and exits (the user's own build), or fails when it is
+# not an executable.
+prebuilt() {
+  local path=${!1:-}
+  [ -n "$path" ] || return 0
+  [ -x "$path" ] || { echo "build.sh: $1=$path is not an executable" >&2; exit 1; }
+  echo "$path"
+  exit 0
+}

@@ -7,13 +7,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-if [ -n "${ESO_BIN:-}" ]; then
-  [ -x "$ESO_BIN" ] || { echo "build.sh: ESO_BIN=$ESO_BIN is not an executable" >&2; exit 1; }
-  echo "$ESO_BIN"
-  exit 0
-fi
-
 source "$here/../go-build.sh"
+prebuilt ESO_BIN
 out="$root/target/eso/$(module_key "$here")"
 if [ -x "$out/external-secrets" ]; then
   echo "$out/external-secrets"

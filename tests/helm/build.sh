@@ -6,13 +6,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-if [ -n "${HELM_BIN:-}" ]; then
-  [ -x "$HELM_BIN" ] || { echo "build.sh: HELM_BIN=$HELM_BIN is not an executable" >&2; exit 1; }
-  echo "$HELM_BIN"
-  exit 0
-fi
-
 source "$here/../go-build.sh"
+prebuilt HELM_BIN
 out="$root/target/helm/$(module_key "$here")"
 if [ -x "$out/helm" ]; then
   echo "$out/helm"
