@@ -106,12 +106,21 @@ pub async fn execute(config: &Config) -> anyhow::Result<Summary> {
     )
     .await?;
     let report = Report::default();
-    if tokio::time::timeout(config.timeout, run(config, &client, &vault, &report))
+    let limit = config.timeout.saturating_add(config.await_vault);
+    if tokio::time::timeout(limit, run(config, &client, &vault, &report))
         .await
         .is_err()
     {
         update(&report, |s| {
-            let limit = humantime::format_duration(config.timeout);
+            let limit = if config.await_vault.is_zero() {
+                humantime::format_duration(config.timeout).to_string()
+            } else {
+                format!(
+                    "{} (after --await-vault {})",
+                    humantime::format_duration(config.timeout),
+                    humantime::format_duration(config.await_vault)
+                )
+            };
             if s.phase == "waiting" {
                 let pending: Vec<String> = s
                     .deployments

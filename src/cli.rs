@@ -43,7 +43,8 @@ Exit codes:
 Examples:
   eso-recovery --dry-run            # what would happen now; patches sent with dryRun=All
   eso-recovery --force --wait --timeout 5m
-                                    # restart now and wait for ESO to recover";
+                                    # restart now and wait for ESO to recover
+  eso-recovery --await-vault 10m    # run it, then unseal: restarts the moment Vault is ready";
 
 /// The file name kubectl looks for on PATH: `kubectl eso-recovery` runs `kubectl-eso_recovery`
 /// (a symlink to, or a copy of, this binary).
@@ -173,7 +174,14 @@ pub struct Cli {
           value_parser = parse_duration, help_heading = "Behaviour")]
     pub cooldown: Duration,
 
-    /// The whole run's time limit, whatever hangs.
+    /// When Vault is not ready, keep asking its health (a new request every 0.5 s, each bounded by
+    /// --vault-timeout) for up to this long, and go on the moment it answers ready: "run it, then
+    /// unseal". Still not ready at the end: outcome vault_not_ready, exit 0. 0s exits at once.
+    #[arg(long, env = "ESO_RECOVERY_AWAIT_VAULT", value_name = "DURATION", default_value = "0s",
+          value_parser = parse_duration, help_heading = "Behaviour")]
+    pub await_vault: Duration,
+
+    /// The whole run's time limit, whatever hangs; --await-vault's wait comes on top.
     #[arg(long, env = "ESO_RECOVERY_TIMEOUT", value_name = "DURATION", default_value = "30s",
           value_parser = parse_positive_duration, help_heading = "Behaviour")]
     pub timeout: Duration,
@@ -294,6 +302,7 @@ impl Cli {
             },
             dry_run: self.dry_run,
             wait: self.wait,
+            await_vault: self.await_vault,
             timeout: self.timeout,
         })
     }
@@ -437,7 +446,12 @@ mod tests {
         assert_eq!(c.policy.cooldown, Duration::from_secs(300));
         assert_eq!(c.timeout, Duration::from_secs(30));
         assert_eq!(c.vault_timeout, Duration::from_secs(5));
+        assert_eq!(c.await_vault, Duration::ZERO, "today's behaviour: exit at once");
         assert!(!c.dry_run && !c.policy.force && !c.wait && !c.policy.standby_ok);
+        let awaiting = parse(&["--await-vault", "10m"]).unwrap();
+        assert_eq!(awaiting.await_vault, Duration::from_secs(600));
+        let err = parse(&["--await-vault", "soon"]).unwrap_err();
+        assert!(err.contains("--await-vault"), "{err}");
     }
 
     #[test]

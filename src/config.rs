@@ -31,6 +31,8 @@ pub struct Config {
     pub dry_run: bool,
     /// Wait for the rollouts and the stores after restarting.
     pub wait: bool,
-    /// The whole run's limit.
+    /// How long a run that finds Vault not ready keeps asking (`--await-vault`; zero: not at all).
+    pub await_vault: Duration,
+    /// The whole run's limit, on top of the await.
     pub timeout: Duration,
 }

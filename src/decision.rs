@@ -17,6 +17,7 @@ use jiff::Timestamp;
 use crate::{
     deployment::{DeploymentState, RestartedAt, Rollout},
     externalsecret::{ExternalSecrets, FailingExternalSecret, SYNC_ERROR},
+    record::SeenOutage,
     store::StoreCondition,
     vault::{ActiveSince, VaultStatus},
 };
@@ -68,6 +69,9 @@ pub struct Observation {
     pub vault: VaultStatus,
     /// When Vault's node became active (`sys/leader`), the end of the last outage.
     pub active_since: ActiveSince,
+    /// The last outage eso-recovery itself saw end (its record, or this run's `--await-vault`):
+    /// the end of an outage that Vault's clock does not show (a network cut, DNS down).
+    pub seen_outage: Option<SeenOutage>,
     /// Each configured store.
     pub stores: Vec<StoreObservation>,
     /// The Deployments, once the decision asked for them.
@@ -90,12 +94,12 @@ pub enum Hold {
         /// When a restart becomes possible again.
         next: Timestamp,
     },
-    /// ESO was restarted after Vault last became active: every backoff was cleared then.
+    /// ESO was restarted after the last outage ended: every backoff was cleared then.
     AlreadyRestarted {
         /// The newest restart.
         at: Timestamp,
-        /// When Vault became active.
-        active_since: Timestamp,
+        /// When the outage ended (Vault became active, or was seen ready again).
+        outage_ended: Timestamp,
     },
     /// A Deployment is still rolling out (perhaps from the last restart).
     RolloutInProgress,
@@ -148,8 +152,50 @@ enum Trigger {
     Forced,
     /// These stores are `Ready=False`.
     DegradedStores(Vec<String>),
-    /// The stores are Ready, Vault became active recently: ExternalSecrets may be stuck.
-    MaybeStuck(Timestamp),
+    /// The stores are Ready, the last outage ended recently: ExternalSecrets may be stuck.
+    MaybeStuck(OutageEnd),
+}
+
+/// The end of the last outage: the later of Vault's activation time and the moment eso-recovery
+/// saw Vault ready again after seeing it not ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutageEnd {
+    /// Vault's `sys/leader` `active_time`.
+    Activated(Timestamp),
+    /// eso-recovery saw it: not ready since `.0.not_ready_since`, ready at `.0.ready_again_at`.
+    Seen(SeenOutage),
+}
+
+impl OutageEnd {
+    fn of(obs: &Observation) -> Option<OutageEnd> {
+        let activated = obs.active_since.time().map(OutageEnd::Activated);
+        let seen = obs.seen_outage.map(OutageEnd::Seen);
+        match (activated, seen) {
+            (Some(a), Some(s)) => Some(if s.at() > a.at() { s } else { a }),
+            (a, s) => a.or(s),
+        }
+    }
+
+    fn at(self) -> Timestamp {
+        match self {
+            OutageEnd::Activated(t) => t,
+            OutageEnd::Seen(s) => s.ready_again_at,
+        }
+    }
+}
+
+impl std::fmt::Display for OutageEnd {
+    /// Completes "since before …" and "after …".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutageEnd::Activated(t) => write!(f, "Vault became active at {t}"),
+            OutageEnd::Seen(s) => write!(
+                f,
+                "Vault was seen ready again at {} (seen not ready since {})",
+                s.ready_again_at, s.not_ready_since
+            ),
+        }
+    }
 }
 
 /// Decides. Pure: the same observation, time and policy always give the same decision.
@@ -208,7 +254,7 @@ pub fn decide(obs: &Observation, now: Timestamp, policy: &Policy) -> Decision {
         Trigger::DegradedStores(names) => {
             format!("Vault is {}; {}", obs.vault, names.join("; "))
         }
-        Trigger::MaybeStuck(active) => {
+        Trigger::MaybeStuck(end) => {
             let found = match &obs.external_secrets {
                 None => {
                     d.action = Action::ReadExternalSecrets;
@@ -226,10 +272,10 @@ pub fn decide(obs: &Observation, now: Timestamp, policy: &Policy) -> Decision {
                 .failing
                 .iter()
                 .filter(|f| uses_watched_store(f, policy))
-                .partition(|f| failing_since_before(f, *active));
+                .partition(|f| failing_since_before(f, end.at()));
             if !own.is_empty() {
                 d.reasons.push(format!(
-                    "{} ExternalSecret(s) failing, but not since before Vault became active: their \
+                    "{} ExternalSecret(s) failing, but not since before the outage ended: their \
                      own reasons, not restarted for: {}",
                     own.len(),
                     list_keys(&own)
@@ -245,8 +291,7 @@ pub fn decide(obs: &Observation, now: Timestamp, policy: &Policy) -> Decision {
             }
             stuck = outage.iter().map(|f| f.key()).collect();
             let text = format!(
-                "{} ExternalSecret(s) failing since before Vault became active at {active}, waiting in \
-                 ESO's backoff: {}",
+                "{} ExternalSecret(s) failing since before {end}, waiting in ESO's backoff: {}",
                 outage.len(),
                 list_keys(&outage)
             );
@@ -342,28 +387,30 @@ fn trigger(
         reasons.push("no store is degraded, but a store state is unknown".into());
         return Err(Hold::StoreStateUnknown);
     }
-    match obs.active_since.time() {
+    match OutageEnd::of(obs) {
         None => {
             reasons.push(
-                "store healthy; ExternalSecrets not checked: Vault gives no activation time".into(),
+                "store healthy; ExternalSecrets not checked: Vault gives no activation time and \
+                 no outage was seen"
+                    .into(),
             );
             Err(Hold::StoresHealthy)
         }
-        Some(active) if age(active, now) >= RECOVERY_WINDOW => {
+        Some(end) if age(end.at(), now) >= RECOVERY_WINDOW => {
             reasons.push(format!(
-                "store healthy; Vault has been active for over {} (since {active}): ESO has retried \
+                "store healthy; the last outage ended over {} ago ({end}): ESO has retried \
                  every ExternalSecret since",
                 humantime::format_duration(RECOVERY_WINDOW)
             ));
             Err(Hold::StoresHealthy)
         }
-        Some(active) => {
+        Some(end) => {
             reasons.push(format!(
-                "store healthy, but Vault became active {} ago: checking for ExternalSecrets stuck \
-                 in ESO's backoff",
-                humantime::format_duration(Duration::from_secs(age(active, now).as_secs()))
+                "store healthy, but the last outage ended {} ago ({end}): checking for \
+                 ExternalSecrets stuck in ESO's backoff",
+                humantime::format_duration(Duration::from_secs(age(end.at(), now).as_secs()))
             ));
-            Ok(Trigger::MaybeStuck(active))
+            Ok(Trigger::MaybeStuck(end))
         }
     }
 }
@@ -387,16 +434,16 @@ fn hold_for_restarts(
         ));
         return Err(Hold::Cooldown { next });
     }
-    if let Some(active) = obs.active_since.time()
-        && newest >= whole_second(active)
+    if let Some(end) = OutageEnd::of(obs)
+        && newest >= whole_second(end.at())
     {
         reasons.push(format!(
-            "already restarted at {newest}, after Vault became active at {active}: every backoff \
-             was cleared then, so another restart would not help until Vault goes away again"
+            "already restarted at {newest}, after the outage ended ({end}): every backoff was \
+             cleared then, so another restart would not help until Vault goes away again"
         ));
         return Err(Hold::AlreadyRestarted {
             at: newest,
-            active_since: active,
+            outage_ended: end.at(),
         });
     }
     Ok(())
@@ -406,11 +453,11 @@ fn uses_watched_store(f: &FailingExternalSecret, policy: &Policy) -> bool {
     f.reason == SYNC_ERROR && policy.stores.iter().any(|s| f.cluster_stores.contains(s))
 }
 
-/// Failing since before Vault became active (compared in whole seconds, the precision ESO and
+/// Failing since before the outage ended (compared in whole seconds, the precision ESO and
 /// kubectl write): such an ExternalSecret failed during the outage and, with no restart since,
 /// waits for its backoff slot. One with no readable time is not counted (nothing on doubt).
-fn failing_since_before(f: &FailingExternalSecret, active: Timestamp) -> bool {
-    f.since.is_some_and(|t| t < whole_second(active))
+fn failing_since_before(f: &FailingExternalSecret, end: Timestamp) -> bool {
+    f.since.is_some_and(|t| t < whole_second(end))
 }
 
 fn whole_second(t: Timestamp) -> Timestamp {
@@ -650,6 +697,7 @@ mod tests {
             let obs = Observation {
                 vault,
                 active_since: no_clock(),
+                seen_outage: None,
                 external_secrets: None,
                 stores: stores(store_conditions),
                 deployments,
@@ -740,7 +788,7 @@ mod tests {
                 None,
                 Action::Hold(Hold::AlreadyRestarted {
                     at: now() - jiff::SignedDuration::from_mins(6),
-                    active_since: clock(10).time().unwrap(),
+                    outage_ended: clock(10).time().unwrap(),
                 }),
             ),
             (
@@ -832,6 +880,7 @@ mod tests {
             let obs = Observation {
                 vault: VaultStatus::Active,
                 active_since,
+                seen_outage: None,
                 stores: stores(vec![Ok(ready_store())]),
                 deployments,
                 external_secrets,
@@ -841,11 +890,170 @@ mod tests {
         }
     }
 
+    fn seen(not_ready_mins_ago: i64, ready_mins_ago: i64) -> Option<SeenOutage> {
+        Some(SeenOutage {
+            not_ready_since: now() - jiff::SignedDuration::from_mins(not_ready_mins_ago),
+            ready_again_at: now() - jiff::SignedDuration::from_mins(ready_mins_ago),
+        })
+    }
+
+    /// An outage eso-recovery saw (a network cut, DNS down) while Vault's clock stayed put: its
+    /// end counts as Vault's activation would, and the later of the two wins.
+    #[test]
+    fn an_outage_seen_by_eso_recovery_ends_like_an_activation() {
+        let sync = SYNC_ERROR;
+        let failing_for = |mins: i64| {
+            found(vec![es(
+                "postgres-secret",
+                sync,
+                secs_ago(mins * 60),
+                "k8s-secrets",
+            )])
+        };
+        /// name, Vault's clock, the seen outage, Deployments, ExternalSecrets, the stores, expected action.
+        type Row = (
+            &'static str,
+            ActiveSince,
+            Option<SeenOutage>,
+            Option<Vec<DeploymentObservation>>,
+            Option<Result<ExternalSecrets, String>>,
+            StoreCondition,
+            Want,
+        );
+        /// A hold (or read), or a restart for the stuck ExternalSecret whose reason names this.
+        enum Want {
+            Action(Action),
+            RestartBecause(&'static str),
+        }
+        let rows: Vec<Row> = vec![
+            (
+                "active for hours, no outage seen: nothing read",
+                clock(300),
+                None,
+                None,
+                None,
+                ready_store(),
+                Want::Action(Action::Hold(Hold::StoresHealthy)),
+            ),
+            (
+                "active for hours, an outage seen ending 1 min ago: the Deployments first",
+                clock(300),
+                seen(4, 1),
+                None,
+                None,
+                ready_store(),
+                Want::Action(Action::ReadDeployments),
+            ),
+            (
+                "failing since before the seen end: stuck, restarted",
+                clock(300),
+                seen(4, 1),
+                observed(restarted(60)),
+                failing_for(3),
+                ready_store(),
+                Want::RestartBecause("Vault was seen ready again at 2026-12-01T11:59:00Z"),
+            ),
+            (
+                "failing only since the seen end: its own reasons",
+                clock(300),
+                seen(4, 1),
+                observed(three()),
+                found(vec![es(
+                    "postgres-secret",
+                    sync,
+                    secs_ago(30),
+                    "k8s-secrets",
+                )]),
+                ready_store(),
+                Want::Action(Action::Hold(Hold::StoresHealthy)),
+            ),
+            (
+                "restarted after the seen end: once per outage",
+                clock(300),
+                seen(10, 8),
+                observed(restarted(7)),
+                None,
+                ready_store(),
+                Want::Action(Action::Hold(Hold::AlreadyRestarted {
+                    at: now() - jiff::SignedDuration::from_mins(7),
+                    outage_ended: now() - jiff::SignedDuration::from_mins(8),
+                })),
+            ),
+            (
+                "a degraded store restarted after the seen end: once per outage too",
+                no_clock(),
+                seen(10, 8),
+                observed(restarted(7)),
+                None,
+                degraded(),
+                Want::Action(Action::Hold(Hold::AlreadyRestarted {
+                    at: now() - jiff::SignedDuration::from_mins(7),
+                    outage_ended: now() - jiff::SignedDuration::from_mins(8),
+                })),
+            ),
+            (
+                "the seen end over the window ago: ESO has retried everything",
+                no_clock(),
+                seen(30, 20),
+                None,
+                None,
+                ready_store(),
+                Want::Action(Action::Hold(Hold::StoresHealthy)),
+            ),
+            (
+                "Vault's clock later than the seen end wins: failing since between them is stuck",
+                clock(1),
+                seen(6, 5),
+                observed(three()),
+                failing_for(3),
+                ready_store(),
+                Want::RestartBecause("since before Vault became active at 2026-12-01T11:59:00Z"),
+            ),
+            (
+                "the seen end later than Vault's clock wins: failing since between them is stuck",
+                clock(6),
+                seen(2, 1),
+                observed(three()),
+                failing_for(3),
+                ready_store(),
+                Want::RestartBecause("Vault was seen ready again at 2026-12-01T11:59:00Z"),
+            ),
+        ];
+        for (name, active_since, seen_outage, deployments, external_secrets, store, want) in rows {
+            let obs = Observation {
+                vault: VaultStatus::Active,
+                active_since,
+                seen_outage,
+                stores: stores(vec![Ok(store)]),
+                deployments,
+                external_secrets,
+            };
+            let got = decide(&obs, now(), &policy());
+            match want {
+                Want::RestartBecause(text) => {
+                    let Action::Restart(plan) = &got.action else {
+                        panic!("row {name:?}: {got:?}")
+                    };
+                    assert_eq!(plan.stuck, ["db/postgres-secret"], "row {name:?}");
+                    assert!(
+                        plan.because.contains(text),
+                        "row {name:?}: {}",
+                        plan.because
+                    );
+                }
+                Want::Action(want) => {
+                    assert_eq!(got.action, want, "row {name:?}: reasons {:?}", got.reasons)
+                }
+            }
+        }
+    }
+
     #[test]
     fn stuck_external_secrets_restart_all_three_and_are_named() {
         let obs = Observation {
             vault: VaultStatus::Active,
             active_since: clock(2),
+            seen_outage: None,
             stores: stores(vec![Ok(ready_store())]),
             deployments: observed(restarted(60)),
             external_secrets: found(vec![
@@ -878,6 +1086,7 @@ mod tests {
         let degraded_obs = |active_since: ActiveSince, minutes_ago: i64| Observation {
             vault: VaultStatus::Active,
             active_since,
+            seen_outage: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: observed(restarted(minutes_ago)),
             external_secrets: None,
@@ -914,6 +1123,7 @@ mod tests {
         let obs = Observation {
             vault: VaultStatus::Active,
             active_since: clock(2),
+            seen_outage: None,
             stores: stores(vec![Ok(ready_store())]),
             deployments: observed(three()),
             external_secrets: found(many),
@@ -935,6 +1145,7 @@ mod tests {
         let obs = Observation {
             vault: VaultStatus::Active,
             active_since: no_clock(),
+            seen_outage: None,
             external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: observed(restarted(6)),
@@ -966,6 +1177,7 @@ mod tests {
         let obs = Observation {
             vault: VaultStatus::Active,
             active_since: no_clock(),
+            seen_outage: None,
             external_secrets: None,
             stores: stores(vec![
                 Ok(ready_store()),
@@ -985,6 +1197,7 @@ mod tests {
         let obs = Observation {
             vault: VaultStatus::Standby,
             active_since: no_clock(),
+            seen_outage: None,
             external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: None,
@@ -1001,6 +1214,7 @@ mod tests {
         let obs = Observation {
             vault: VaultStatus::Sealed,
             active_since: no_clock(),
+            seen_outage: None,
             external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: None,
@@ -1023,6 +1237,7 @@ mod tests {
             let obs = Observation {
                 vault: VaultStatus::Active,
                 active_since: no_clock(),
+                seen_outage: None,
                 external_secrets: None,
                 stores: stores(vec![Ok(degraded())]),
                 deployments: observed(d),
@@ -1056,6 +1271,7 @@ mod tests {
         let obs = Observation {
             vault: VaultStatus::Active,
             active_since: no_clock(),
+            seen_outage: None,
             external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: observed(d),
@@ -1075,6 +1291,7 @@ mod tests {
         let obs = Observation {
             vault: VaultStatus::Active,
             active_since: no_clock(),
+            seen_outage: None,
             external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: observed(d),
@@ -1093,6 +1310,7 @@ mod tests {
         let obs = Observation {
             vault: VaultStatus::Active,
             active_since: no_clock(),
+            seen_outage: None,
             external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: observed(restarted(0)),
@@ -1114,6 +1332,7 @@ mod tests {
         let obs = Observation {
             vault: VaultStatus::Active,
             active_since: no_clock(),
+            seen_outage: None,
             external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: Some(deployments),
@@ -1140,6 +1359,7 @@ mod tests {
         let obs = Observation {
             vault: VaultStatus::Sealed,
             active_since: no_clock(),
+            seen_outage: None,
             external_secrets: None,
             stores: stores(vec![Err("HTTP 404".into())]),
             deployments: None,

@@ -3,8 +3,9 @@
 //! outage): ESO's controller keeps each object's backoff in memory after an unseal.
 //!
 //! The judgement is the pure [`decision::decide`]; the I/O sits at the edges: [`vault`] (health
-//! and activation time), [`store`] and [`externalsecret`] (the reads), [`restarter`] and
-//! [`events`] (the writes); [`run`] is the one place that orders them.
+//! and activation time, `--await-vault`), [`store`] and [`externalsecret`] (the reads),
+//! [`record`] (what runs saw of Vault, kept in a Lease), [`restarter`] and [`events`] (the
+//! writes); [`run`] is the one place that orders them.
 
 pub mod app;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod events;
 pub mod externalsecret;
 pub mod kube_client;
 pub mod logging;
+pub mod record;
 pub mod report;
 pub mod restarter;
 pub mod run;

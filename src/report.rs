@@ -160,6 +160,11 @@ pub struct Summary {
     pub vault: String,
     /// Since when Vault's node has been active, or why that is unknown.
     pub vault_active: String,
+    /// `--await-vault`: how the wait went, if the run waited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub awaited: Option<String>,
+    /// What eso-recovery's outage record says (and why the Lease could not help, if so).
+    pub outage_record: String,
     /// Each store.
     pub stores: Vec<StoreLine>,
     /// The ExternalSecrets, if they were read.
@@ -184,6 +189,8 @@ impl Default for Summary {
             dry_run: false,
             vault: "not checked".into(),
             vault_active: "not checked".into(),
+            awaited: None,
+            outage_record: "not checked".into(),
             stores: Vec::new(),
             external_secrets: None,
             deployments: Vec::new(),
@@ -223,6 +230,10 @@ impl Summary {
             self.vault,
             self.vault_active
         );
+        if let Some(awaited) = &self.awaited {
+            let _ = write!(s, " awaited={awaited:?}");
+        }
+        let _ = write!(s, " outage_record={:?}", self.outage_record);
         if self.dry_run {
             s.push_str(" dry_run=true");
         }
@@ -317,7 +328,7 @@ mod tests {
         let t = sample().to_text();
         assert_eq!(
             t,
-            "summary: outcome=restarted exit=0 vault=\"active\" vault_active=\"active since 2026-12-01T11:58:30Z\" store[k8s-secrets]=\"degraded (InvalidProviderConfig, \\\"unable to create client\\\", since 2026-12-01T11:00:00Z)\" deployment[external-secrets]=\"restarted at 2026-12-01T12:00:00Z\""
+            "summary: outcome=restarted exit=0 vault=\"active\" vault_active=\"active since 2026-12-01T11:58:30Z\" outage_record=\"not checked\" store[k8s-secrets]=\"degraded (InvalidProviderConfig, \\\"unable to create client\\\", since 2026-12-01T11:00:00Z)\" deployment[external-secrets]=\"restarted at 2026-12-01T12:00:00Z\""
         );
     }
 

@@ -1,10 +1,13 @@
-//! One run: observe (Vault, its clock and the stores at once), decide, read more if the decision
-//! asks (the Deployments, then the ExternalSecrets), act, report. The I/O and its order are
-//! here; the judgement is [`decide`].
+//! One run: observe (Vault, its clock, the stores and the outage record at once), await Vault if
+//! asked, note what was seen in the record, decide, read more if the decision asks (the
+//! Deployments, then the ExternalSecrets), act, report. The I/O and its order are here; the
+//! judgement is [`decide`].
+
+use std::time::Duration;
 
 use futures::future::join_all;
 use jiff::Timestamp;
-use k8s_openapi::api::{apps::v1::Deployment, events::v1::Event};
+use k8s_openapi::api::{apps::v1::Deployment, coordination::v1::Lease, events::v1::Event};
 use kube::{Api, Client};
 
 use crate::{
@@ -13,12 +16,13 @@ use crate::{
     deployment::format_restarted_at,
     events::{self, Kind},
     externalsecret,
+    record::{self, Memory, Sighting},
     report::{
         DeploymentLine, DeploymentResult, ExternalSecretsLine, Outcome, Report, StoreLine,
         StoreState, update,
     },
     restarter, store,
-    vault::VaultProbe,
+    vault::{self, ActiveSince, VaultProbe, VaultStatus},
     wait,
 };
 
@@ -28,19 +32,62 @@ pub async fn run(config: &Config, client: &Client, vault: &VaultProbe, report: &
         s.dry_run = config.dry_run;
         s.phase = "checking Vault and the stores";
     });
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &config.namespace);
     // Concurrently; Vault's answers are recorded at once, so a hung store read still reports them.
-    let probe = async {
-        let status = vault.probe().await;
-        update(report, |s| s.vault = status.to_string());
-        status
-    };
-    let clock = async {
-        let active = vault.active_since().await;
-        update(report, |s| s.vault_active = active.to_string());
-        active
-    };
-    let (vault_status, active_since, stores) =
-        tokio::join!(probe, clock, read_stores(client, &config.policy.stores));
+    let (probed, active_since, stores, stored) = tokio::join!(
+        probe(vault, report),
+        clock(vault, report),
+        read_stores(client, &config.policy.stores),
+        record::read(&leases, Timestamp::now()),
+    );
+    let (mut vault_status, seen_at) = probed;
+    let (mut active_since, mut stores) = (active_since, stores);
+    let mut memory = Memory::new(stored);
+
+    let ready = |status: &VaultStatus| status.is_ready(config.policy.standby_ok);
+    if ready(&vault_status) || config.policy.force {
+        if ready(&vault_status) {
+            memory
+                .note(&leases, Sighting::Ready(seen_at), config.dry_run)
+                .await;
+        }
+    } else {
+        memory
+            .note(&leases, Sighting::NotReady(seen_at), config.dry_run)
+            .await;
+        if !config.await_vault.is_zero() {
+            update(report, |s| s.phase = "awaiting Vault");
+            let awaited = vault::until_ready(
+                vault,
+                config.await_vault,
+                config.policy.standby_ok,
+                vault_status.clone(),
+            )
+            .await;
+            let waited = humantime::format_duration(Duration::from_millis(
+                awaited.waited.as_millis().try_into().unwrap_or(u64::MAX),
+            ));
+            vault_status = awaited.status;
+            update(report, |s| {
+                s.vault = vault_status.to_string();
+                s.awaited = Some(if ready(&vault_status) {
+                    format!("{waited} until Vault was ready")
+                } else {
+                    format!("{waited}, Vault still not ready")
+                });
+            });
+            if ready(&vault_status) {
+                // Go on as a run started at this moment would: Vault's clock and the stores now.
+                update(report, |s| s.phase = "checking Vault and the stores");
+                (active_since, stores, ()) = tokio::join!(
+                    clock(vault, report),
+                    read_stores(client, &config.policy.stores),
+                    memory.note(&leases, Sighting::Ready(awaited.at), config.dry_run),
+                );
+            }
+        }
+    }
+    update(report, |s| s.outage_record = memory.describe());
     for e in stores.iter().filter_map(|o| o.condition.as_ref().err()) {
         tracing::error!("{e}");
     }
@@ -63,6 +110,7 @@ pub async fn run(config: &Config, client: &Client, vault: &VaultProbe, report: &
     let mut observation = Observation {
         vault: vault_status,
         active_since,
+        seen_outage: memory.seen_outage(),
         stores,
         deployments: None,
         external_secrets: None,
@@ -232,6 +280,20 @@ async fn restart(
         });
     });
     all_ok
+}
+
+/// Asks Vault's health, recording the answer and when it came.
+async fn probe(vault: &VaultProbe, report: &Report) -> (VaultStatus, Timestamp) {
+    let status = vault.probe().await;
+    update(report, |s| s.vault = status.to_string());
+    (status, Timestamp::now())
+}
+
+/// Asks Vault when it became active, recording the answer.
+async fn clock(vault: &VaultProbe, report: &Report) -> ActiveSince {
+    let active = vault.active_since().await;
+    update(report, |s| s.vault_active = active.to_string());
+    active
 }
 
 /// Reads every store at once.
