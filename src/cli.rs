@@ -446,7 +446,11 @@ mod tests {
         assert_eq!(c.policy.cooldown, Duration::from_secs(300));
         assert_eq!(c.timeout, Duration::from_secs(30));
         assert_eq!(c.vault_timeout, Duration::from_secs(5));
-        assert_eq!(c.await_vault, Duration::ZERO, "today's behaviour: exit at once");
+        assert_eq!(
+            c.await_vault,
+            Duration::ZERO,
+            "today's behaviour: exit at once"
+        );
         assert!(!c.dry_run && !c.policy.force && !c.wait && !c.policy.standby_ok);
         let awaiting = parse(&["--await-vault", "10m"]).unwrap();
         assert_eq!(awaiting.await_vault, Duration::from_secs(600));

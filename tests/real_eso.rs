@@ -26,10 +26,38 @@ const ES_REFRESH: &str = "5s";
 /// Waits for the ExternalSecret's first failure, holds the outage until the gap in ESO's
 /// backoff, then unseals (for a restarted Vault, that is the operator's unseal).
 fn end_outage(stack: &Stack) {
+    end_outage_with(stack, || stack.bao.unseal());
+}
+
+/// As [`end_outage`], ending it with `end` (an unseal, the path restored); returns the moment
+/// it ended (for an unseal: Vault's health answering 200).
+fn end_outage_with(stack: &Stack, end: impl FnOnce()) -> Instant {
     stack.wait_for_external_secret_failing("db", "postgres-secret", Duration::from_secs(30));
     let first_failure = Instant::now();
     std::thread::sleep(UNSEAL_AFTER_FIRST_FAILURE.saturating_sub(first_failure.elapsed()));
-    stack.bao.unseal();
+    end();
+    Instant::now()
+}
+
+/// The most an awaiting run may take, from the outage's end to the Secret holding Vault's value:
+/// it asks Vault every 0.5 s, restarts at once, and ESO's new process syncs in 1–3 s.
+const AWAITED_RECOVERY: Duration = Duration::from_secs(5);
+
+/// Waits for the Secret to hold `password` and asserts it came within [`AWAITED_RECOVERY`] of
+/// `ended`: ESO alone would wait for its backoff slot (18 s away at that point, see
+/// [`UNSEAL_AFTER_FIRST_FAILURE`]).
+fn assert_synced_soon_after(stack: &Stack, password: &str, ended: Instant, outage: &str) {
+    stack.wait_for_password(password, Duration::from_secs(30));
+    let took = ended.elapsed();
+    eprintln!(
+        "{outage}: the Secret held Vault's value {:.1}s after the outage ended",
+        took.as_secs_f64()
+    );
+    assert!(
+        took <= AWAITED_RECOVERY,
+        "{outage}: the Secret was synced {took:?} after the outage ended, over {AWAITED_RECOVERY:?}"
+    );
+    assert_eq!(stack.eso.starts(), 2, "one restart");
 }
 
 /// Right after the unseal ESO alone has not recovered yet: the test would prove nothing if it had.
@@ -210,6 +238,165 @@ fn while_vault_is_sealed_eso_is_left_alone() {
     assert_eq!(stack.eso.pid(), pid);
     // ESO keeps the Secret it had: the old value, still there.
     assert_eq!(stack.password().as_deref(), Some(FIRST_PASSWORD));
+}
+
+#[test]
+fn an_awaiting_run_started_during_a_seal_restarts_the_moment_vault_is_ready() {
+    // (e) A healthy Vault with --await-vault set: no wait, the same requests as without it.
+    let stack = Stack::start(Seed::with_real_eso(None, ES_REFRESH));
+    let healthy = stack.recover(&["--await-vault=10m"]);
+    expect(&healthy, 0, "store_healthy");
+    assert!(
+        healthy.summary.get("awaited").is_none(),
+        "{}",
+        healthy.dump()
+    );
+    assert!(
+        healthy.elapsed < Duration::from_secs(5),
+        "{}",
+        healthy.dump()
+    );
+    assert_eq!(stack.password().as_deref(), Some(FIRST_PASSWORD));
+
+    // (d) Sealed throughout: the run gives up after the duration, exit 0, nothing restarted.
+    stack.rotate_then("written-before-the-unseal", || stack.bao.seal());
+    let gave_up = stack.recover(&["--await-vault=3s"]);
+    expect(&gave_up, 0, "vault_not_ready");
+    assert!(
+        gave_up.elapsed >= Duration::from_secs(3) && gave_up.elapsed < Duration::from_secs(3 + 30),
+        "{}",
+        gave_up.dump()
+    );
+    assert!(
+        gave_up.stderr.contains("awaiting it for up to 3s"),
+        "{}",
+        gave_up.dump()
+    );
+    assert!(
+        gave_up.stderr.contains("still not ready"),
+        "{}",
+        gave_up.dump()
+    );
+    assert_eq!(stack.restarted_at(), vec![None, None, None]);
+    assert_eq!(stack.eso.starts(), 1);
+    assert_eq!(stack.password().as_deref(), Some(FIRST_PASSWORD));
+
+    // (a) An awaiting run started during the seal (the runbook's "run it, then unseal").
+    let awaiting = stack.recover_in_background(&["--await-vault=2m"]);
+    let unsealed = end_outage_with(&stack, || stack.bao.unseal());
+    assert_synced_soon_after(&stack, "written-before-the-unseal", unsealed, "seal");
+    let run = awaiting.join().unwrap();
+    expect(&run, 0, "restarted");
+    assert!(
+        run.summary["awaited"]
+            .as_str()
+            .is_some_and(|a| a.contains("until Vault was ready")),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        run.summary["external_secrets"]["stuck"][0],
+        "db/postgres-secret"
+    );
+    expect(&stack.recover(&["--cooldown=0s"]), 0, "already_restarted");
+}
+
+#[test]
+fn a_cut_path_to_a_running_vault_is_an_outage_too() {
+    // (b) Vault's process runs on, so its clock (sys/leader's active_time) does not move; ESO
+    // and eso-recovery cannot reach it (the relay stands in for a network or DNS outage).
+    let stack = Stack::start_behind_relay(Seed::with_real_eso(None, ES_REFRESH));
+    let active_before = stack.bao.leader()["active_time"].clone();
+    stack.rotate_then("written-during-the-cut", || stack.cut_vault_path());
+    let awaiting = stack.recover_in_background(&["--await-vault=2m"]);
+    let restored = end_outage_with(&stack, || stack.restore_vault_path());
+    assert_synced_soon_after(&stack, "written-during-the-cut", restored, "cut path");
+    let run = awaiting.join().unwrap();
+    expect(&run, 0, "restarted");
+    assert!(
+        run.stdout.contains("Vault was seen ready again at"),
+        "the restart was not for the outage eso-recovery saw: {}",
+        run.dump()
+    );
+    assert_eq!(
+        stack.bao.leader()["active_time"],
+        active_before,
+        "Vault's clock moved"
+    );
+    let record = stack.outage_record();
+    assert!(
+        record["eso-recovery/vault-ready-again-at"].is_string(),
+        "{record}"
+    );
+}
+
+#[test]
+fn an_outage_that_ends_between_two_runs_restarts_once_and_a_bad_record_restarts_nothing() {
+    // (c) Plain runs, as the CronJob without --await-vault: one sees the cut, the next the
+    // path back. Only the record joins them: Vault's clock says nothing happened.
+    let stack = Stack::start_behind_relay(Seed::with_real_eso(None, ES_REFRESH));
+    stack.rotate_then("written-during-the-cut", || stack.cut_vault_path());
+    expect(&stack.recover(&[]), 0, "vault_not_ready");
+    let record = stack.outage_record();
+    assert!(
+        record["eso-recovery/vault-not-ready-since"].is_string(),
+        "{record}"
+    );
+    end_outage_with(&stack, || stack.restore_vault_path());
+    assert_still_stale(&stack);
+    let run_at = Instant::now();
+    let second = stack.recover(&[]);
+    expect(&second, 0, "restarted");
+    assert_eq!(
+        second.summary["external_secrets"]["stuck"][0],
+        "db/postgres-secret"
+    );
+    assert_synced_by_the_restart(&stack, "written-during-the-cut", run_at);
+
+    // (f) Once per outage, across the record: past the cooldown nothing more is restarted.
+    expect(&stack.recover(&["--cooldown=0s"]), 0, "already_restarted");
+
+    // A record garbled mid-outage is ignored with a warning: no restart comes of it.
+    let first_restart = stack.restarted_at();
+    stack.cut_vault_path();
+    stack.wait_for_external_secret_failing("db", "postgres-secret", Duration::from_secs(30));
+    expect(&stack.recover(&[]), 0, "vault_not_ready");
+    stack.cp.kubectl(&[
+        "annotate",
+        "lease",
+        "eso-recovery",
+        "-n",
+        "security",
+        "--overwrite",
+        "eso-recovery/vault-not-ready-since=garbage",
+    ]);
+    stack.restore_vault_path();
+    let garbled = stack.recover(&["--cooldown=0s"]);
+    assert_eq!(garbled.code, 0, "{}", garbled.dump());
+    assert_ne!(garbled.outcome(), "restarted", "{}", garbled.dump());
+    assert!(
+        garbled.stderr.contains("is not a time"),
+        "{}",
+        garbled.dump()
+    );
+
+    // Deleted mid-outage: a warning naming the fix, exit 0, no restart.
+    stack.cut_vault_path();
+    expect(&stack.recover(&[]), 0, "vault_not_ready");
+    stack
+        .cp
+        .kubectl(&["delete", "lease", "eso-recovery", "-n", "security"]);
+    stack.restore_vault_path();
+    let missing = stack.recover(&["--cooldown=0s"]);
+    assert_eq!(missing.code, 0, "{}", missing.dump());
+    assert_ne!(missing.outcome(), "restarted", "{}", missing.dump());
+    assert!(
+        missing.stderr.contains("apply manifests/"),
+        "{}",
+        missing.dump()
+    );
+    assert_eq!(stack.restarted_at(), first_restart);
+    assert_eq!(stack.eso.starts(), 2);
 }
 
 /// An ExternalSecret in `db` reading a key Vault does not have.

@@ -419,6 +419,64 @@ impl ControlPlane {
             "listing ExternalSecrets: {}",
             String::from_utf8_lossy(&listed.stderr)
         );
+        // Its own record: that one Lease, read and patched by name; no other, and no create,
+        // list or delete.
+        let record = r#"{"metadata":{"annotations":{"checked":"yes"}}}"#;
+        for allowed in [
+            &["get", "lease", "eso-recovery", "-n", "security"][..],
+            &[
+                "patch",
+                "lease",
+                "eso-recovery",
+                "-n",
+                "security",
+                "--type=merge",
+                "-p",
+                record,
+            ],
+        ] {
+            let out = self.kubectl_as(kubeconfig, allowed);
+            assert!(
+                out.status.success(),
+                "{allowed:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        self.kubectl(&[
+            "annotate",
+            "lease",
+            "eso-recovery",
+            "-n",
+            "security",
+            "checked-",
+        ]);
+        refused(&["get", "leases", "-n", "security"]);
+        refused(&[
+            "get",
+            "lease",
+            "kube-controller-manager",
+            "-n",
+            "kube-system",
+        ]);
+        refused(&[
+            "patch",
+            "lease",
+            "other",
+            "-n",
+            "security",
+            "--type=merge",
+            "-p",
+            record,
+        ]);
+        let other = std::env::temp_dir().join(format!("other-lease-{}.json", std::process::id()));
+        std::fs::write(
+            &other,
+            r#"{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"other","namespace":"security"},"spec":{}}"#,
+        )
+        .expect("writing a Lease manifest");
+        refused(&["create", "-f", &other.display().to_string()]);
+        let _ = std::fs::remove_file(&other);
+        refused(&["delete", "lease", "eso-recovery", "-n", "security"]);
     }
 
     /// An object as JSON.

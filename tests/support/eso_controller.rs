@@ -147,6 +147,20 @@ impl Eso {
         self.lock().current.as_ref().map_or(0, Proc::pid)
     }
 
+    /// Stops the current process in place (SIGSTOP): it reads nothing until [`Eso::resume`].
+    pub fn pause(&self) {
+        if let Some(p) = self.lock().current.as_ref() {
+            p.signal(libc::SIGSTOP);
+        }
+    }
+
+    /// Lets a paused process go on (SIGCONT).
+    pub fn resume(&self) {
+        if let Some(p) = self.lock().current.as_ref() {
+            p.signal(libc::SIGCONT);
+        }
+    }
+
     /// The last lines of the current process's log, for a failure message.
     pub fn log_tail(&self) -> String {
         self.lock()

@@ -11,6 +11,7 @@ pub mod kube_api;
 pub mod openbao;
 pub mod pki;
 pub mod procs;
+pub mod relay;
 pub mod seed;
 pub mod stack;
 

@@ -202,6 +202,11 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
         ));
     }
 
+    /// Its plain-HTTP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The CA certificate of the dev-TLS server, or of the raft server's TLS listener.
     pub fn ca_cert(&self) -> PathBuf {
         self.dir.path().join("vault-ca.pem")

@@ -15,6 +15,7 @@ use super::{
     eso_controller::Eso,
     openbao::OpenBao,
     procs::wait_until,
+    relay::Relay,
     seed::Seed,
 };
 
@@ -27,6 +28,8 @@ pub struct Stack {
     pub eso: Eso,
     /// OpenBao on raft storage: a restart brings it back sealed.
     pub bao: OpenBao,
+    /// The network path to Vault, when the stack has one to cut ([`Stack::start_behind_relay`]).
+    pub relay: Option<Relay>,
     /// The design's objects.
     pub seed: Seed,
     /// etcd, kube-apiserver, kube-controller-manager.
@@ -39,6 +42,16 @@ pub struct Stack {
 impl Stack {
     /// Starts everything for `seed` and waits until ESO has synced the Secret.
     pub fn start(seed: Seed) -> Stack {
+        Self::start_with(seed, false)
+    }
+
+    /// As [`Stack::start`], with ESO and eso-recovery reaching Vault through a [`Relay`] the
+    /// test can cut: Vault runs on, unreachable.
+    pub fn start_behind_relay(seed: Seed) -> Stack {
+        Self::start_with(seed, true)
+    }
+
+    fn start_with(seed: Seed, behind_relay: bool) -> Stack {
         let dir = tempfile::Builder::new()
             .prefix("eso-recovery-stack-")
             .tempdir()
@@ -57,10 +70,13 @@ impl Stack {
             &json!({"POSTGRES_USER": "app", "POSTGRES_PASSWORD": FIRST_PASSWORD}),
         );
         let recovery_kubeconfig = cp.kubeconfig_for(&seed.namespace, "eso-recovery");
-        let eso = Eso::start(&cp, &seed.namespace, &bao.addr, dir.path());
+        let relay = behind_relay.then(|| Relay::start(bao.port()));
+        let vault = relay.as_ref().map_or(&bao.addr, |r| &r.addr);
+        let eso = Eso::start(&cp, &seed.namespace, vault, dir.path());
         let stack = Stack {
             eso,
             bao,
+            relay,
             seed,
             cp,
             recovery_kubeconfig,
@@ -149,10 +165,62 @@ impl Stack {
 
     /// As [`Stack::recover`], with environment variables.
     pub fn recover_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut args = vec![format!("--vault-addr={}", self.bao.addr)];
-        args.extend(extra.iter().map(|s| s.to_string()));
+        let args = self.recovery_args(extra);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         super::eso(Some(&self.recovery_kubeconfig), &args, env)
+    }
+
+    /// Starts a run as [`Stack::recover`] does and returns at once (an awaiting run that the
+    /// test plays the outage's end against); join the handle for its result.
+    pub fn recover_in_background(&self, extra: &[&str]) -> std::thread::JoinHandle<Run> {
+        let args = self.recovery_args(extra);
+        let kubeconfig = self.recovery_kubeconfig.clone();
+        std::thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            super::eso(Some(&kubeconfig), &args, &[])
+        })
+    }
+
+    /// Vault's address as ESO and eso-recovery reach it: the relay's, or OpenBao's own.
+    pub fn vault_addr(&self) -> &str {
+        self.relay.as_ref().map_or(&self.bao.addr, |r| &r.addr)
+    }
+
+    fn recovery_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut args = vec![format!("--vault-addr={}", self.vault_addr())];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+
+    /// Cuts the relay's path to Vault.
+    pub fn cut_vault_path(&self) {
+        self.relay.as_ref().expect("a stack behind a relay").cut();
+    }
+
+    /// Restores the relay's path to Vault.
+    pub fn restore_vault_path(&self) {
+        self.relay
+            .as_ref()
+            .expect("a stack behind a relay")
+            .restore();
+    }
+
+    /// Writes a new password to Vault while ESO's process is stopped, then runs `outage` (a seal,
+    /// a cut) before ESO goes on: the Secret cannot have picked up the new value before the
+    /// outage, so holding it later proves ESO read Vault again after the outage ended.
+    pub fn rotate_then(&self, password: &str, outage: impl FnOnce()) {
+        self.eso.pause();
+        self.rotate(password);
+        outage();
+        self.eso.resume();
+        assert_eq!(self.password().as_deref(), Some(FIRST_PASSWORD));
+    }
+
+    /// The outage record eso-recovery keeps (the Lease's annotations).
+    pub fn outage_record(&self) -> Value {
+        self.cp.get_json(&["lease", "eso-recovery", "-n", &self.seed.namespace])["metadata"]
+            ["annotations"]
+            .clone()
     }
 
     /// Each Deployment's `restartedAt` annotation.

@@ -1,0 +1,129 @@
+//! A stand-in for the network path to Vault: a TCP relay on 127.0.0.1 in front of OpenBao that
+//! a test cuts and restores. Cut, it closes every open connection and every new one at once, as
+//! a dropped route, cluster DNS down or a Service without endpoints look to a client: Vault's
+//! process runs on (its clock, `sys/leader`'s `active_time`, does not move), but neither ESO nor
+//! eso-recovery can reach it.
+
+use std::{
+    io::{self, Read, Write},
+    net::{Shutdown, TcpListener, TcpStream},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+};
+
+use super::procs::free_port;
+
+/// A running relay, stopped (and every connection closed) when dropped.
+pub struct Relay {
+    /// The address to give clients instead of Vault's.
+    pub addr: String,
+    port: u16,
+    shared: Arc<Shared>,
+    accept: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    cut: AtomicBool,
+    stopping: AtomicBool,
+    /// Both ends of every open connection, to close them on a cut.
+    open: Mutex<Vec<TcpStream>>,
+}
+
+impl Shared {
+    fn close_all(&self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        for s in open.drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Relay {
+    /// Relays 127.0.0.1:<a free port> to `upstream_port` on 127.0.0.1.
+    pub fn start(upstream_port: u16) -> Relay {
+        let port = free_port();
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("binding the relay");
+        let shared = Arc::new(Shared::default());
+        let state = Arc::clone(&shared);
+        let accept = std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if state.stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                if state.cut.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                if let (Ok(c), Ok(s)) = (client.try_clone(), server.try_clone()) {
+                    let mut open = state.open.lock().unwrap_or_else(|e| e.into_inner());
+                    open.retain(|x| x.peer_addr().is_ok());
+                    open.extend([c, s]);
+                }
+                pipe(&client, &server);
+                pipe(&server, &client);
+            }
+        });
+        Relay {
+            addr: format!("http://127.0.0.1:{port}"),
+            port,
+            shared,
+            accept: Some(accept),
+        }
+    }
+
+    /// Cuts the path: every connection closed, new ones closed as they come.
+    pub fn cut(&self) {
+        self.shared.cut.store(true, Ordering::SeqCst);
+        self.shared.close_all();
+    }
+
+    /// Restores the path.
+    pub fn restore(&self) {
+        self.shared.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` into `to` on a thread of its own until either side closes.
+fn pipe(from: &TcpStream, to: &TcpStream) {
+    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+        let _: io::Result<()> = from.shutdown(Shutdown::Read);
+    });
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.close_all();
+        // Wake the accept loop so it sees `stopping`.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
