@@ -135,6 +135,67 @@ fn stopped_vault_ends_within_the_vault_timeout() {
 }
 
 #[test]
+fn an_awaiting_run_ends_within_its_duration_whatever_hangs() {
+    let api = FakeApi::start();
+    let bao = OpenBao::dev();
+    bao.signal(libc::SIGSTOP);
+    let r = run(
+        &api,
+        &bao.addr,
+        &["--await-vault=3s", "--vault-timeout=2s", "--timeout=5s"],
+    );
+    bao.signal(libc::SIGCONT);
+    not_ready(&r, &api, "timed out");
+    assert!(
+        r.elapsed >= Duration::from_secs(3) && r.elapsed < Duration::from_secs(3 + 5),
+        "took {:?}",
+        r.elapsed
+    );
+    assert!(
+        r.summary["awaited"]
+            .as_str()
+            .is_some_and(|a| a.contains("still not ready")),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn a_vault_that_resumes_during_the_await_is_restarted_for_at_once() {
+    // The first ask times out on the stopped process (--vault-timeout) and starts the await;
+    // the asks in flight when it resumes answer: the run goes on as a run started then would.
+    let api = FakeApi::start();
+    let bao = OpenBao::dev();
+    bao.signal(libc::SIGSTOP);
+    let r = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_secs(4));
+            bao.signal(libc::SIGCONT);
+        });
+        run(
+            &api,
+            &bao.addr,
+            &["--await-vault=30s", "--vault-timeout=2s", "--timeout=10s"],
+        )
+    });
+    expect(&r, 0, "restarted");
+    assert_eq!(patches(&api), 3);
+    assert!(r.elapsed < Duration::from_secs(6), "took {:?}", r.elapsed);
+    assert!(
+        r.stderr.contains("awaiting it for up to 30s"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        r.summary["awaited"]
+            .as_str()
+            .is_some_and(|a| a.contains("until Vault was ready")),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
 fn closed_port_and_unresolvable_name() {
     let api = FakeApi::start();
     let mut bao = OpenBao::dev();

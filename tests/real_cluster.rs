@@ -649,3 +649,88 @@ fn kubectl_finds_the_plugin_and_it_prints_the_text_summary() {
     assert!(help.contains("Running as a kubectl plugin"), "{help}");
     assert!(help.contains("Usage: kubectl eso-recovery"), "{help}");
 }
+
+#[test]
+fn concurrent_runs_keep_one_outage_record_and_a_forbidden_record_only_warns() {
+    let (_g, cp, _seed) = design();
+    let sa = cp.kubeconfig_for("security", "eso-recovery");
+    // A dev server keeps no activation time: the record is the only outage clock here.
+    let bao = OpenBao::dev();
+    let vault = format!("--vault-addr={}", bao.addr);
+    let since_key = "eso-recovery/vault-not-ready-since";
+    let again_key = "eso-recovery/vault-ready-again-at";
+    let record = || {
+        cp.get_json(&["lease", "eso-recovery", "-n", "security"])["metadata"]["annotations"].clone()
+    };
+    cp.kubectl(&[
+        "annotate",
+        "lease",
+        "eso-recovery",
+        "-n",
+        "security",
+        &format!("{since_key}-"),
+        &format!("{again_key}-"),
+    ]);
+    let four_at_once = || {
+        std::thread::scope(|s| {
+            let runs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| eso(Some(&sa), &[&vault], &[])))
+                .collect();
+            runs.into_iter()
+                .map(|r| r.join().unwrap())
+                .collect::<Vec<_>>()
+        })
+    };
+
+    // Four runs see Vault sealed at once: each writes against the resourceVersion it read, so
+    // one opens the outage and the others, refused with 409, read it again and leave it.
+    bao.seal();
+    for r in four_at_once() {
+        expect(&r, 0, "vault_not_ready");
+    }
+    let opened = record();
+    assert!(opened[since_key].is_string(), "{opened}");
+    assert!(opened.get(again_key).is_none(), "{opened}");
+
+    // Four see it ready again: one ends the outage; the beginning is not lost.
+    bao.unseal();
+    for r in four_at_once() {
+        expect(&r, 0, "store_healthy");
+    }
+    let ended = record();
+    assert_eq!(ended[since_key], opened[since_key], "{ended}");
+    assert!(ended[again_key].is_string(), "{ended}");
+    let run = eso(Some(&sa), &[&vault], &[]);
+    assert!(
+        run.summary["outage_record"]
+            .as_str()
+            .is_some_and(|r| r.contains("ready again at")),
+        "{}",
+        run.dump()
+    );
+
+    // The record forbidden (the Role's rule for it removed): a warning, exit 0, and the run
+    // goes on as before the record existed.
+    cp.kubectl(&[
+        "patch",
+        "role",
+        "eso-recovery",
+        "-n",
+        "security",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/rules/2"}]"#,
+    ]);
+    bao.seal();
+    let forbidden = eso(Some(&sa), &[&vault], &[]);
+    expect(&forbidden, 0, "vault_not_ready");
+    assert!(
+        forbidden
+            .stderr
+            .contains("Lease security/eso-recovery): HTTP 403"),
+        "{}",
+        forbidden.dump()
+    );
+    assert_eq!(record(), ended, "a forbidden record was written");
+    apply_manifests(cp);
+}
