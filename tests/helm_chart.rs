@@ -200,6 +200,10 @@ fn each_value_changes_exactly_what_it_should() {
             ],
         ),
         (
+            vec!["--set=config.awaitVault=0s".into()],
+            vec![format!("{env}/ESO_RECOVERY_AWAIT_VAULT")],
+        ),
+        (
             vec!["--set=config.deployments={external-secrets}".into()],
             vec![
                 "Role/security/eso-recovery/rules/0/resourceNames".into(),
@@ -209,6 +213,9 @@ fn each_value_changes_exactly_what_it_should() {
         (
             vec!["--set=config.namespace=eso".into()],
             vec![
+                // The record lives beside the Deployments, where --namespace points.
+                "Lease/eso/eso-recovery".into(),
+                "Lease/security/eso-recovery".into(),
                 "Role/eso/eso-recovery".into(),
                 "Role/security/eso-recovery".into(),
                 "RoleBinding/eso/eso-recovery".into(),
@@ -338,6 +345,7 @@ fn bad_values_are_refused_naming_the_key() {
         ("config:\n  stores: k8s-secrets\n", "stores"),
         ("suspend: \"yes\"\n", "suspend"),
         ("config:\n  cooldown: soon\n", "cooldown"),
+        ("config:\n  awaitVault: a-while\n", "awaitVault"),
         ("image:\n  pullPolicy: Sometimes\n", "pullPolicy"),
         ("replicas: 2\n", "replicas"),
         ("vaultCA:\n  secret: {name: vault-tls}\n", "key"),
