@@ -12,15 +12,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use kube::{
-    Api,
-    api::{Patch, PatchParams, PostParams},
-    core::{ApiResource, DynamicObject, GroupVersionKind},
-};
 use serde_json::json;
 use support::{
     controlplane::{ControlPlane, Options, bins, repo},
-    kube_api::KubeApi,
+    many::{Many, create_external_secrets},
     openbao::OpenBao,
     seed::Seed,
 };
@@ -305,48 +300,6 @@ fn ready_stores(cp: &ControlPlane, prefix: &str, n: usize) -> Vec<String> {
     names
 }
 
-/// `n` ExternalSecrets on `seed`'s store in a namespace of their own, each with the status ESO
-/// writes once synced (so each list page is as large as in a real cluster).
-fn create_external_secrets(cp: &ControlPlane, seed: &Seed, n: usize) {
-    let namespace = format!("{}-apps", seed.namespace);
-    cp.apply(&format!(
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n"
-    ));
-    let api = KubeApi::new(&cp.admin_kubeconfig);
-    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "external-secrets.io",
-        "v1",
-        "ExternalSecret",
-    ));
-    let es: Api<DynamicObject> = Api::namespaced_with(api.client.clone(), &namespace, &resource);
-    api.block_on(async {
-        for i in 0..n {
-            let name = format!("app-{i:04}");
-            let object: DynamicObject = serde_json::from_value(json!({
-                "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
-                "metadata": {"name": name, "namespace": namespace,
-                    "labels": {"app.kubernetes.io/name": name, "team": "bench"}},
-                "spec": {"refreshInterval": "1h",
-                    "secretStoreRef": {"name": seed.store, "kind": "ClusterSecretStore"},
-                    "target": {"name": name, "creationPolicy": "Owner"},
-                    "data": [
-                        {"secretKey": "POSTGRES_USER", "remoteRef": {"key": name, "property": "POSTGRES_USER"}},
-                        {"secretKey": "POSTGRES_PASSWORD", "remoteRef": {"key": name, "property": "POSTGRES_PASSWORD"}}
-                    ]}
-            }))
-            .unwrap();
-            es.create(&PostParams::default(), &object).await.unwrap();
-            let status = json!({"status": {"binding": {"name": name}, "refreshTime": "2026-12-01T10:00:00Z",
-                "syncedResourceVersion": "1-0123456789abcdef0123456789abcdef",
-                "conditions": [{"type": "Ready", "status": "True", "reason": "SecretSynced",
-                    "message": "secret synced", "lastTransitionTime": "2026-12-01T10:00:00Z"}]}});
-            es.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
-                .await
-                .unwrap();
-        }
-    });
-}
-
 fn row(path: &str, eso: &Stats, peer: &Stats) -> String {
     format!(
         "| {path} | {} ({}–{}) | {} ({}–{}) | {:.3} | {} / {} | {:.1} / {:.1} | {} / {} |",
@@ -499,7 +452,12 @@ fn eso_recovery_against_the_shell_peer() {
     // The run that lists the ExternalSecrets: Vault on raft became active just now, the store is
     // Ready, ESO not restarted since; none of them is stuck, so every run lists them all.
     let raft = OpenBao::raft();
-    let es_counts: &[usize] = if scale { &[100, 1000] } else { &[1000] };
+    // 10,000 shows the list staying a page at a time (peak RSS).
+    let es_counts: &[usize] = if scale {
+        &[100, 1000, 10_000]
+    } else {
+        &[1000, 10_000]
+    };
     let mut listing = vec![
         "| path | eso-recovery wall ms, median (min–max) | CPU ms | peak RSS MiB | API requests |"
             .to_string(),
@@ -508,7 +466,17 @@ fn eso_recovery_against_the_shell_peer() {
     for &n in es_counts {
         let seed = seed_with(&cp, &format!("es-{n}"), 3);
         setup.settle(&seed);
-        create_external_secrets(&cp, &seed, n);
+        create_external_secrets(
+            &cp,
+            &Many {
+                store: &seed.store,
+                namespace: &format!("{}-apps", seed.namespace),
+                refresh: "1h",
+                key: None,
+                synced_status: true,
+            },
+            n,
+        );
         let side = setup.eso(&raft.addr, &seed, std::slice::from_ref(&seed.store));
         // All namespaces: these and the seed's own db/postgres-secret.
         let listed = side.summary();

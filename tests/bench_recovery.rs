@@ -1,12 +1,21 @@
-//! The headline figure: seconds from Vault's unseal until the Secret holds Vault's value again,
-//! for ESO alone, the shell CronJob peer (`bench/peer.sh`) and eso-recovery, after a short seal
-//! (the store stays Ready) and a long outage (Vault restarted, back sealed; the store degrades).
+//! The headline figure: seconds from "Vault ready" until the Secret holds Vault's value again,
+//! for ESO alone, the shell CronJob peer (`bench/peer.sh`) and eso-recovery, after three kinds of
+//! outage: a short seal (the store stays Ready), a long one (Vault restarted, back sealed; the
+//! store degrades), and a cut path to a Vault that runs on (its clock does not move).
 //!
-//! Each of the six cells has its own real stack (control plane, OpenBao on raft, ESO's real
-//! controller, the design's objects) and all run at once. A tool runs as a per-minute CronJob
-//! would: a tick every 60 s, one of them 30 s after the unseal, the same for both tools. The
-//! password is changed in Vault right after the unseal, so "synced" means ESO read Vault again.
-//! Not part of the suite: `make bench-recovery` runs it, prints the table and writes the
+//! Each cell has its own real stack (control plane, OpenBao on raft, ESO's real controller, the
+//! design's objects), up to `ESO_BENCH_PARALLEL` (default 8) at once. The tools tick as a
+//! per-minute CronJob does, each tick in the background, one at a time (`concurrencyPolicy:
+//! Forbid`), eso-recovery with the CronJob's own environment as `manifests/` (= the chart's
+//! defaults) sets it, so it awaits Vault for 45 s of its minute. Vault comes back at six phases
+//! of the minute: 0, 10, … 50 s after a tick. The password is written to Vault while ESO's
+//! process is stopped, just before the outage, so "synced" means ESO read Vault after it.
+//!
+//! A scale row: 1,000 ExternalSecrets on the store, all failed during a seal (a force-sync each,
+//! the seal on), for ESO alone and eso-recovery: the time until the last is synced, and the
+//! Kubernetes-auth logins OpenBao's audit log counts in the first 5 minutes.
+//!
+//! Not part of the suite: `make bench-recovery` runs it, prints the tables and writes the
 //! timeline picture the README shows. Figures, no thresholds.
 
 mod support;
@@ -15,53 +24,73 @@ use std::{
     fmt::Write as _,
     path::PathBuf,
     process::{Command, Stdio},
+    sync::{Arc, Mutex},
+    thread::JoinHandle,
     time::{Duration, Instant},
 };
 
+use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api,
+    api::{ListParams, Patch, PatchParams},
     core::{ApiResource, DynamicObject, GroupVersionKind},
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::{
+    Run,
     controlplane::{bins, repo},
     kube_api::KubeApi,
+    many::{Many, create_external_secrets},
     seed::Seed,
-    stack::{Stack, ready_condition},
+    stack::{Parts, Stack, ready_condition},
 };
 
 /// The ExternalSecret's refreshInterval: short enough that a 3-minute seal is noticed (the
 /// design's `1h` would notice only the seals its refresh happens to fall in).
 const ES_REFRESH: &str = "15s";
-/// When the tool's first tick after the unseal comes (a per-minute CronJob's mean delay).
-const TICK_OFFSET: Duration = Duration::from_secs(30);
 const TICK_EVERY: Duration = Duration::from_secs(60);
-/// Give up on a cell this long after the unseal (ESO's backoff cap is 7 minutes).
+/// Where in the minute Vault comes back: seconds after a tick.
+const PHASES: [u64; 6] = [0, 10, 20, 30, 40, 50];
+/// Give up on a cell this long after Vault is ready (ESO's backoff cap is 7 minutes).
 const GIVE_UP: Duration = Duration::from_secs(600);
-const POLL: Duration = Duration::from_millis(250);
-const NEW_PASSWORD: &str = "after-the-unseal";
+const NEW_PASSWORD: &str = "after-the-outage";
+/// The scale row's ExternalSecrets, and the window its logins are counted in.
+const SCALE: usize = 1000;
+const LOGIN_WINDOW: Duration = Duration::from_secs(300);
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Scenario {
+enum Outage {
     /// `sys/seal` for 3 minutes: the store is validated every 5 minutes, so it stays Ready.
     ShortSeal,
-    /// The Vault process restarted (raft: back sealed), unsealed after 8 minutes.
+    /// The Vault process restarted (raft: back sealed), unsealed after 6 minutes: the store's
+    /// periodic validation falls inside and it degrades.
     LongOutage,
+    /// The path to Vault cut for 3 minutes (the relay stand-in); Vault's process runs on.
+    CutPath,
 }
 
-impl Scenario {
-    fn outage(self) -> Duration {
+impl Outage {
+    fn length(self) -> Duration {
         match self {
-            Scenario::ShortSeal => Duration::from_secs(180),
-            Scenario::LongOutage => Duration::from_secs(480),
+            Outage::ShortSeal | Outage::CutPath => Duration::from_secs(180),
+            Outage::LongOutage => Duration::from_secs(360),
         }
     }
 
     fn title(self) -> &'static str {
         match self {
-            Scenario::ShortSeal => "short seal (3 min, store stays Ready)",
-            Scenario::LongOutage => "Vault restarted, unsealed after 8 min (store degrades)",
+            Outage::ShortSeal => "3-min seal (store stays Ready)",
+            Outage::LongOutage => "Vault restarted, unsealed after 6 min (store degrades)",
+            Outage::CutPath => "path to a running Vault cut for 3 min (Vault's clock unchanged)",
+        }
+    }
+
+    fn short(self) -> &'static str {
+        match self {
+            Outage::ShortSeal => "3-min seal",
+            Outage::LongOutage => "6-min outage",
+            Outage::CutPath => "3-min cut path",
         }
     }
 }
@@ -83,6 +112,17 @@ impl Arm {
     }
 }
 
+/// One cell to run.
+#[derive(Clone, Copy, Debug)]
+struct Spec {
+    outage: Outage,
+    arm: Arm,
+    /// Seconds after a tick at which Vault comes back (none for ESO alone: it has no ticks).
+    phase: Option<u64>,
+    /// ExternalSecrets beside the design's one (the scale row), or 0.
+    extra: usize,
+}
+
 /// One observation of the stack, in seconds from the outage's start.
 #[derive(Clone, Debug)]
 struct Sample {
@@ -91,51 +131,54 @@ struct Sample {
     store_ready: bool,
     es_ready: bool,
     synced: bool,
+    /// The scale row: how many of the extra ExternalSecrets' Secrets hold the new password.
+    extra_synced: usize,
 }
 
 /// What one cell saw.
 struct Cell {
-    scenario: Scenario,
-    arm: Arm,
-    /// The unseal, seconds from the outage's start.
-    unseal: f64,
+    spec: Spec,
+    /// When Vault was ready again, seconds from the outage's start.
+    ready: f64,
     samples: Vec<Sample>,
-    /// Each tick of the tool: when, and its outcome.
+    /// Each tick of the tool: when it started, and its outcome.
     ticks: Vec<(f64, String)>,
+    /// When ESO's new process started (the kubelet stand-in's restart), if it did.
+    eso_restarted: Option<f64>,
+    /// The scale row: logins in the first 5 minutes after Vault was ready, and in all.
+    logins: Option<(usize, usize)>,
 }
 
 impl Cell {
-    /// The first time after the unseal at which `f` held (and kept holding to the end).
+    /// The first time after Vault was ready at which `f` held (and kept holding to the end).
     fn recovered(&self, f: impl Fn(&Sample) -> bool) -> Option<f64> {
         let mut since = None;
-        for s in self.samples.iter().filter(|s| s.t >= self.unseal) {
+        for s in self.samples.iter().filter(|s| s.t >= self.ready) {
             match (f(s), since) {
                 (true, None) => since = Some(s.t),
                 (false, _) => since = None,
                 _ => {}
             }
         }
-        since.map(|t| t - self.unseal)
+        since.map(|t| t - self.ready)
     }
 
-    fn ever_false(&self, f: impl Fn(&Sample) -> bool) -> bool {
-        self.samples.iter().any(|s| !f(s))
-    }
-
-    fn restart_tick(&self) -> Option<f64> {
-        self.ticks
-            .iter()
-            .find(|(_, outcome)| outcome == "restarted")
-            .map(|(t, _)| t - self.unseal)
+    fn synced(&self) -> Option<f64> {
+        if self.spec.extra > 0 {
+            self.recovered(|s| s.synced && s.extra_synced == self.spec.extra)
+        } else {
+            self.recovered(|s| s.synced)
+        }
     }
 }
 
-/// Reads the store, the ExternalSecret and the Secret as the admin, cheaply (no kubectl).
+/// Reads the store, the ExternalSecret and the Secrets as the admin, cheaply (no kubectl).
 struct Observer {
     api: KubeApi,
     stores: Api<DynamicObject>,
     external_secrets: Api<DynamicObject>,
     secrets: Api<Secret>,
+    extra_secrets: Api<Secret>,
 }
 
 impl Observer {
@@ -151,111 +194,278 @@ impl Observer {
                 &gvk("ExternalSecret"),
             ),
             secrets: Api::namespaced(api.client.clone(), "db"),
+            extra_secrets: Api::namespaced(api.client.clone(), "apps"),
             api,
         }
     }
 
-    fn sample(&self, t: f64, stack: &Stack) -> Sample {
+    fn sample(&self, t: f64, stack: &Stack, extra: usize) -> Sample {
         let ready = |o: Option<DynamicObject>| {
             o.map(|o| {
                 ready_condition(&serde_json::to_value(o).unwrap_or(Value::Null))["status"] == "True"
             })
             .unwrap_or(false)
         };
-        let (store, es, secret) = self.api.block_on(async {
+        let new_password = |s: &Secret| {
+            s.data
+                .as_ref()
+                .and_then(|d| d.get("POSTGRES_PASSWORD"))
+                .is_some_and(|v| v.0 == NEW_PASSWORD.as_bytes())
+        };
+        let (store, es, secret, extra_secrets) = self.api.block_on(async {
             tokio::join!(
                 self.stores.get_opt("k8s-secrets"),
                 self.external_secrets.get_opt("postgres-secret"),
-                self.secrets.get_opt("postgres-secret")
+                self.secrets.get_opt("postgres-secret"),
+                async {
+                    if extra == 0 {
+                        return 0;
+                    }
+                    self.extra_secrets
+                        .list(&ListParams::default())
+                        .await
+                        .map(|l| l.items.iter().filter(|s| new_password(s)).count())
+                        .unwrap_or(0)
+                }
             )
         });
-        let synced = secret
-            .ok()
-            .flatten()
-            .and_then(|s| s.data?.get("POSTGRES_PASSWORD").cloned())
-            .is_some_and(|v| v.0 == NEW_PASSWORD.as_bytes());
         Sample {
             t,
             vault_ready: stack.bao.health_code() == 200,
             store_ready: ready(store.ok().flatten()),
             es_ready: ready(es.ok().flatten()),
-            synced,
+            synced: secret.ok().flatten().is_some_and(|s| new_password(&s)),
+            extra_synced: extra_secrets,
         }
     }
 }
 
-/// One tick of the tool; its outcome in a word.
-fn tick(arm: Arm, stack: &Stack) -> String {
+/// The environment the CronJob gives eso-recovery (from the applied `manifests/`, which a test
+/// keeps equal to the chart's defaults), with Vault's address as this stack reaches it.
+fn cronjob_env(stack: &Stack) -> Vec<(String, String)> {
+    let cronjob = stack
+        .cp
+        .get_json(&["cronjob", "eso-recovery", "-n", &stack.seed.namespace]);
+    cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            Some((
+                e["name"].as_str()?.to_string(),
+                e["value"].as_str()?.to_string(),
+            ))
+        })
+        .map(|(k, v)| {
+            if k == "VAULT_ADDR" {
+                (k, stack.vault_addr().to_string())
+            } else {
+                (k, v)
+            }
+        })
+        .collect()
+}
+
+/// Starts one tick of the tool in the background; its outcome in a word.
+fn tick(arm: Arm, stack: &Stack, env: &[(String, String)]) -> JoinHandle<String> {
     match arm {
         Arm::EsoAlone => unreachable!("ESO alone has no ticks"),
-        Arm::EsoRecovery => stack.recover(&[]).outcome().to_string(),
+        Arm::EsoRecovery => {
+            let kubeconfig = stack.recovery_kubeconfig.clone();
+            let env = env.to_vec();
+            std::thread::spawn(move || {
+                let env: Vec<(&str, &str)> =
+                    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let run: Run = support::eso(Some(&kubeconfig), &[], &env);
+                run.outcome().to_string()
+            })
+        }
         Arm::Peer => {
-            let out = Command::new("/bin/sh")
-                .arg(repo().join("bench/peer.sh"))
+            let mut cmd = Command::new("/bin/sh");
+            cmd.arg(repo().join("bench/peer.sh"))
                 .env_clear()
                 .env("PATH", format!("{}:/usr/bin:/bin", bins().display()))
                 .env("HOME", std::env::temp_dir())
                 .env("KUBECONFIG", &stack.cp.admin_kubeconfig)
-                .env("VAULT_ADDR", &stack.bao.addr)
-                .stdin(Stdio::null())
-                .output()
-                .expect("running bench/peer.sh");
-            let text = String::from_utf8_lossy(&out.stdout);
-            if text.contains("restarting") && out.status.success() {
-                "restarted".into()
-            } else {
-                text.lines().next().unwrap_or("no output").to_string()
-            }
+                .env("VAULT_ADDR", stack.vault_addr())
+                .stdin(Stdio::null());
+            std::thread::spawn(move || {
+                let out = cmd.output().expect("running bench/peer.sh");
+                let text = String::from_utf8_lossy(&out.stdout);
+                if text.contains("restarting") && out.status.success() {
+                    "restarted".into()
+                } else {
+                    text.lines().next().unwrap_or("no output").to_string()
+                }
+            })
         }
     }
 }
 
-fn run_cell(scenario: Scenario, arm: Arm) -> Cell {
-    let mut stack = Stack::start(Seed::with_real_eso(None, ES_REFRESH));
+/// Force-syncs every extra ExternalSecret (as `kubectl annotate … force-sync=…` does), so each
+/// fails against the sealed Vault and enters ESO's backoff.
+fn force_sync_all(stack: &Stack, n: usize) {
+    let api = KubeApi::new(&stack.cp.admin_kubeconfig);
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "external-secrets.io",
+        "v1",
+        "ExternalSecret",
+    ));
+    let es: Api<DynamicObject> = Api::namespaced_with(api.client.clone(), "apps", &resource);
+    let value = jiff::Timestamp::now().as_second().to_string();
+    let patch = json!({"metadata": {"annotations": {"force-sync": value}}});
+    api.block_on(stream::iter(0..n).for_each_concurrent(32, |i| {
+        let (es, patch) = (es.clone(), patch.clone());
+        async move {
+            let name = support::many::name(i);
+            es.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .unwrap_or_else(|e| panic!("force-syncing {name}: {e}"));
+        }
+    }));
+}
+
+fn run_cell(spec: Spec) -> Cell {
+    let parts = Parts {
+        relay: spec.outage == Outage::CutPath,
+        vault_audit: spec.extra > 0,
+    };
+    let mut stack = Stack::start_with(Seed::with_real_eso(None, ES_REFRESH), parts);
+    if spec.extra > 0 {
+        create_external_secrets(
+            &stack.cp,
+            &Many {
+                store: "k8s-secrets",
+                namespace: "apps",
+                refresh: "1h",
+                key: Some("postgres-secret"),
+                synced_status: false,
+            },
+            spec.extra,
+        );
+        support::procs::wait_until(
+            "ESO's first sync of the scale row's ExternalSecrets",
+            Duration::from_secs(600),
+            || {
+                let out = stack
+                    .cp
+                    .kubectl(&["get", "secrets", "-n", "apps", "-o", "name"]);
+                out.lines().count() >= spec.extra
+            },
+        );
+    }
+    let env = cronjob_env(&stack);
     let observer = Observer::new(&stack.cp.admin_kubeconfig);
     let start = Instant::now();
     let secs = |i: Instant| i.duration_since(start).as_secs_f64();
-    match scenario {
-        Scenario::ShortSeal => stack.bao.seal(),
-        Scenario::LongOutage => stack.restart_vault_sealed(),
+    // The new password, then the outage, with ESO's process stopped in between.
+    stack.eso.pause();
+    stack.rotate(NEW_PASSWORD);
+    match spec.outage {
+        Outage::ShortSeal => stack.bao.seal(),
+        Outage::LongOutage => stack.restart_vault_sealed(),
+        Outage::CutPath => stack.cut_vault_path(),
     }
-    let unseal_at = start + scenario.outage();
-    // Ticks on the per-minute grid through the outage too (they see Vault sealed).
-    let mut next_tick = unseal_at + TICK_OFFSET;
-    while next_tick > start + TICK_EVERY {
-        next_tick -= TICK_EVERY;
+    stack.eso.resume();
+    if spec.extra > 0 {
+        force_sync_all(&stack, spec.extra);
     }
+    let back_at = start + spec.outage.length();
+    // The per-minute grid, placed so that Vault comes back `phase` seconds after a tick.
+    let mut next_tick = spec.phase.map(|p| {
+        let mut t = back_at - Duration::from_secs(p);
+        while t > start + TICK_EVERY {
+            t -= TICK_EVERY;
+        }
+        t
+    });
     let mut cell = Cell {
-        scenario,
-        arm,
-        unseal: scenario.outage().as_secs_f64(),
+        spec,
+        ready: spec.outage.length().as_secs_f64(),
         samples: Vec::new(),
         ticks: Vec::new(),
+        eso_restarted: None,
+        logins: None,
     };
-    let mut unsealed = false;
+    let running: Arc<Mutex<Option<(f64, JoinHandle<String>)>>> = Arc::new(Mutex::new(None));
+    let mut ready_at: Option<Instant> = None;
+    let poll = if spec.extra > 0 {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_millis(250)
+    };
     loop {
         let now = Instant::now();
-        if !unsealed && now >= unseal_at {
-            stack.bao.unseal();
-            stack.rotate(NEW_PASSWORD);
-            unsealed = true;
+        if ready_at.is_none() && now >= back_at {
+            match spec.outage {
+                Outage::ShortSeal | Outage::LongOutage => stack.bao.unseal(),
+                Outage::CutPath => stack.restore_vault_path(),
+            }
+            let at = Instant::now();
+            cell.ready = secs(at);
+            ready_at = Some(at);
         }
-        if arm != Arm::EsoAlone && now >= next_tick {
-            let outcome = tick(arm, &stack);
-            cell.ticks.push((secs(now), outcome));
-            next_tick += TICK_EVERY;
+        {
+            let mut slot = running.lock().unwrap();
+            if slot.as_ref().is_some_and(|(_, h)| h.is_finished())
+                && let Some((t, h)) = slot.take()
+            {
+                cell.ticks
+                    .push((t, h.join().unwrap_or_else(|_| "panicked".into())));
+            }
+            if let Some(t) = next_tick.filter(|t| now >= *t) {
+                // concurrencyPolicy: Forbid — a tick while the last run goes on is skipped.
+                if slot.is_none() {
+                    *slot = Some((secs(now), tick(spec.arm, &stack, &env)));
+                } else {
+                    cell.ticks.push((secs(now), "skipped (Forbid)".into()));
+                }
+                next_tick = Some(t + TICK_EVERY);
+            }
         }
-        let sample = observer.sample(secs(Instant::now()), &stack);
-        let done = unsealed && sample.synced && sample.store_ready && sample.es_ready;
+        if cell.eso_restarted.is_none() && stack.eso.starts() > 1 {
+            cell.eso_restarted = Some(secs(Instant::now()));
+        }
+        let sample = observer.sample(secs(Instant::now()), &stack, spec.extra);
+        let all_synced = sample.synced && (spec.extra == 0 || sample.extra_synced == spec.extra);
+        let done = ready_at.is_some() && all_synced && sample.store_ready && sample.es_ready;
         cell.samples.push(sample);
-        if done || now > unseal_at + GIVE_UP {
+        let gave_up = ready_at.is_some_and(|r| now > r + GIVE_UP);
+        let counted = spec.extra == 0 || ready_at.is_some_and(|r| now > r + LOGIN_WINDOW);
+        if (done && counted) || gave_up {
+            if let Some((t, h)) = running.lock().unwrap().take() {
+                cell.ticks
+                    .push((t, h.join().unwrap_or_else(|_| "panicked".into())));
+            }
+            if spec.extra > 0 {
+                let ready = jiff::Timestamp::now()
+                    - jiff::SignedDuration::try_from(
+                        ready_at.map_or(Duration::ZERO, |r| r.elapsed()),
+                    )
+                    .unwrap_or_default();
+                let logins = stack.bao.logins();
+                let window = jiff::SignedDuration::try_from(LOGIN_WINDOW).unwrap_or_default();
+                let early = logins
+                    .iter()
+                    .filter(|t| **t >= ready && **t < ready + window)
+                    .count();
+                let after = logins.iter().filter(|t| **t >= ready).count();
+                cell.logins = Some((early, after));
+            }
             // A little more, so the picture shows the end.
             std::thread::sleep(Duration::from_secs(2));
             cell.samples
-                .push(observer.sample(secs(Instant::now()), &stack));
+                .push(observer.sample(secs(Instant::now()), &stack, spec.extra));
+            eprintln!(
+                "cell done: {} / {:?} / phase {:?}: synced {:?} s after Vault was ready",
+                spec.arm.name(),
+                spec.outage,
+                spec.phase,
+                cell.synced()
+            );
             return cell;
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(poll);
     }
 }
 
@@ -263,28 +473,57 @@ fn fmt_secs(v: Option<f64>) -> String {
     v.map_or_else(|| format!("> {}", GIVE_UP.as_secs()), |s| format!("{s:.1}"))
 }
 
+/// The median and the worst of the cells' times (a give-up counts as the worst).
+fn median_and_worst(cells: &[&Cell]) -> (Option<f64>, Option<f64>) {
+    let mut times: Vec<Option<f64>> = cells.iter().map(|c| c.synced()).collect();
+    times.sort_by(|a, b| match (a, b) {
+        (Some(x), Some(y)) => x.total_cmp(y),
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+    if times.is_empty() {
+        return (None, None);
+    }
+    let n = times.len();
+    let median = if n % 2 == 1 {
+        times[n / 2]
+    } else {
+        match (times[n / 2 - 1], times[n / 2]) {
+            (Some(a), Some(b)) => Some((a + b) / 2.0),
+            _ => None,
+        }
+    };
+    (median, times[n - 1])
+}
+
 fn table(cells: &[Cell]) -> String {
-    let mut out = String::new();
-    for scenario in [Scenario::ShortSeal, Scenario::LongOutage] {
-        let _ = writeln!(out, "\n{}:\n", scenario.title());
-        out.push_str("| | store Ready, s after unseal | Secret synced, s after unseal | restart by the tool at | Secret synced, s after that run |\n|---|---|---|---|---|\n");
-        for c in cells.iter().filter(|c| c.scenario == scenario) {
-            let store = if c.ever_false(|s| s.store_ready) {
-                fmt_secs(c.recovered(|s| s.store_ready))
-            } else {
-                "stayed Ready".into()
-            };
-            let synced = c.recovered(|s| s.synced);
-            let restart = c.restart_tick();
+    let mut out = String::from(
+        "| outage | tool | Secret synced, s after Vault ready: median | worst | by phase (0, 10, … 50 s after a tick) |\n|---|---|---|---|---|\n",
+    );
+    for outage in [Outage::ShortSeal, Outage::LongOutage, Outage::CutPath] {
+        for arm in [Arm::EsoAlone, Arm::Peer, Arm::EsoRecovery] {
+            let mut these: Vec<&Cell> = cells
+                .iter()
+                .filter(|c| c.spec.outage == outage && c.spec.arm == arm && c.spec.extra == 0)
+                .collect();
+            if these.is_empty() {
+                continue;
+            }
+            these.sort_by_key(|c| c.spec.phase);
+            let (median, worst) = median_and_worst(&these);
+            let phases: Vec<String> = these.iter().map(|c| fmt_secs(c.synced())).collect();
             let _ = writeln!(
                 out,
-                "| {} | {store} | **{}** | {} | {} |",
-                c.arm.name(),
-                fmt_secs(synced),
-                restart.map_or("—".into(), |t| format!("{t:.1} s")),
-                match (restart, synced) {
-                    (Some(r), Some(s)) => format!("{:.1}", s - r),
-                    _ => "—".into(),
+                "| {} | {} | **{}** | **{}** | {} |",
+                outage.title(),
+                arm.name(),
+                fmt_secs(median),
+                fmt_secs(worst),
+                if arm == Arm::EsoAlone {
+                    format!("{} (no ticks)", phases.join(", "))
+                } else {
+                    phases.join(", ")
                 }
             );
         }
@@ -292,9 +531,27 @@ fn table(cells: &[Cell]) -> String {
     out
 }
 
+fn scale_table(cells: &[Cell]) -> String {
+    let mut out = format!(
+        "| {SCALE} ExternalSecrets (+1), all failed during a 3-min seal | last Secret synced, s after Vault ready | the design's Secret synced, s | Vault logins in the first 5 min | logins until the end |\n|---|---|---|---|---|\n"
+    );
+    for c in cells.iter().filter(|c| c.spec.extra > 0) {
+        let (early, all) = c.logins.unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| {} | **{}** | {} | {early} | {all} |",
+            c.spec.arm.name(),
+            fmt_secs(c.synced()),
+            fmt_secs(c.recovered(|s| s.synced)),
+        );
+    }
+    out
+}
+
 /// The timeline picture: for each cell, when Vault, the store and the ExternalSecret were ready
-/// (green) or not (red), the unseal, and the tool's ticks (a restart is a black diamond).
-fn svg(cells: &[Cell]) -> String {
+/// (green) or not (red), the moment Vault was ready (dashed), the tool's ticks (|) and ESO's
+/// restart (◆).
+fn svg(cells: &[&Cell]) -> String {
     let end = cells
         .iter()
         .flat_map(|c| c.samples.last())
@@ -307,7 +564,7 @@ fn svg(cells: &[Cell]) -> String {
     let mut s = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{height}" font-family="sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="white"/>
-<text x="10" y="20" font-size="14" font-weight="bold">From the outage to the Secret synced again (green: ready, red: not; dashed: unseal; ◆ restart, | tick)</text>
+<text x="10" y="20" font-size="14" font-weight="bold">From the outage to the Secret synced again (green: ready, red: not; dashed: Vault ready; | tick, ◆ ESO restarted)</text>
 "#,
         w = left + width + 20.0
     );
@@ -315,21 +572,21 @@ fn svg(cells: &[Cell]) -> String {
     for c in cells {
         let _ = writeln!(
             s,
-            r#"<text x="10" y="{}" font-weight="bold">{}</text><text x="10" y="{}">{}</text>"#,
+            r#"<text x="10" y="{}" font-weight="bold">{}</text><text x="10" y="{}">{}{}</text>"#,
             y + 12.0,
-            c.arm.name(),
+            c.spec.arm.name(),
             y + 28.0,
-            match c.scenario {
-                Scenario::ShortSeal => "3-min seal",
-                Scenario::LongOutage => "8-min outage",
-            }
+            c.spec.outage.short(),
+            c.spec
+                .phase
+                .map_or(String::new(), |p| format!(", back {p} s after a tick"))
         );
-        // The ExternalSecret is "ready" while it is Ready=True before the unseal, and once the
-        // Secret holds the password written at the unseal after it.
+        // The ExternalSecret is "ready" while it is Ready=True before Vault is back, and once
+        // the Secret holds the password written before the outage after it.
         let ready_in_lane = |i: usize, smp: &Sample| match i {
             0 => smp.vault_ready,
             1 => smp.store_ready,
-            _ if smp.t < c.unseal => smp.es_ready,
+            _ if smp.t < c.ready => smp.es_ready,
             _ => smp.synced,
         };
         for (i, label) in ["Vault", "store", "ExternalSecret"].iter().enumerate() {
@@ -340,7 +597,6 @@ fn svg(cells: &[Cell]) -> String {
                 left - 4.0,
                 ly + 10.0
             );
-            // One rectangle per stretch of the same state.
             let mut from = 0;
             for k in 1..c.samples.len() {
                 let state = ready_in_lane(i, &c.samples[from]);
@@ -363,27 +619,26 @@ fn svg(cells: &[Cell]) -> String {
         let _ = writeln!(
             s,
             r#"<line x1="{0:.1}" x2="{0:.1}" y1="{1}" y2="{2}" stroke="black" stroke-dasharray="3,2"/>"#,
-            x(c.unseal),
+            x(c.ready),
             y - 3.0,
             bottom
         );
-        for (t, outcome) in &c.ticks {
-            if outcome == "restarted" {
-                let _ = writeln!(
-                    s,
-                    r#"<path d="M{0:.1},{1} l5,5 l-5,5 l-5,-5 z" fill="black"/>"#,
-                    x(*t),
-                    bottom - 2.0
-                );
-            } else {
-                let _ = writeln!(
-                    s,
-                    r##"<line x1="{0:.1}" x2="{0:.1}" y1="{1}" y2="{2}" stroke="#555"/>"##,
-                    x(*t),
-                    bottom,
-                    bottom + 6.0
-                );
-            }
+        for (t, _) in &c.ticks {
+            let _ = writeln!(
+                s,
+                r##"<line x1="{0:.1}" x2="{0:.1}" y1="{1}" y2="{2}" stroke="#555"/>"##,
+                x(*t),
+                bottom,
+                bottom + 6.0
+            );
+        }
+        if let Some(t) = c.eso_restarted {
+            let _ = writeln!(
+                s,
+                r#"<path d="M{0:.1},{1} l5,5 l-5,5 l-5,-5 z" fill="black"/>"#,
+                x(t),
+                bottom - 2.0
+            );
         }
         y += 3.0 * lane + gap;
     }
@@ -403,43 +658,113 @@ fn svg(cells: &[Cell]) -> String {
     s
 }
 
-#[test]
-#[ignore = "the recovery benchmark: make bench-recovery"]
-fn time_from_unseal_to_the_secret_synced() {
-    let mut handles = Vec::new();
-    for scenario in [Scenario::ShortSeal, Scenario::LongOutage] {
-        for arm in [Arm::EsoAlone, Arm::Peer, Arm::EsoRecovery] {
-            handles.push(std::thread::spawn(move || run_cell(scenario, arm)));
-            // Stagger the start-ups a little: six control planes at once on two cores.
-            std::thread::sleep(Duration::from_secs(5));
+/// Every cell, the longest first (the scale row, then the long outage) so the pool ends
+/// together.
+fn specs() -> Vec<Spec> {
+    let only = std::env::var("ESO_BENCH_ONLY").unwrap_or_default();
+    let mut specs = Vec::new();
+    for arm in [Arm::EsoAlone, Arm::EsoRecovery] {
+        specs.push(Spec {
+            outage: Outage::ShortSeal,
+            arm,
+            phase: (arm == Arm::EsoRecovery).then_some(30),
+            extra: SCALE,
+        });
+    }
+    for outage in [Outage::LongOutage, Outage::ShortSeal, Outage::CutPath] {
+        specs.push(Spec {
+            outage,
+            arm: Arm::EsoAlone,
+            phase: None,
+            extra: 0,
+        });
+        for arm in [Arm::Peer, Arm::EsoRecovery] {
+            for phase in PHASES {
+                specs.push(Spec {
+                    outage,
+                    arm,
+                    phase: Some(phase),
+                    extra: 0,
+                });
+            }
         }
     }
-    let cells: Vec<Cell> = handles
-        .into_iter()
-        .map(|h| h.join().expect("a benchmark cell failed"))
+    specs.retain(|s| match only.as_str() {
+        "" => true,
+        "scale" => s.extra > 0,
+        "outages" => s.extra == 0,
+        other => panic!("ESO_BENCH_ONLY={other}: use scale or outages"),
+    });
+    specs
+}
+
+#[test]
+#[ignore = "the recovery benchmark: make bench-recovery"]
+fn time_from_vault_ready_to_the_secret_synced() {
+    let parallel: usize = std::env::var("ESO_BENCH_PARALLEL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let mut specs = specs();
+    specs.reverse(); // popped from the end
+    let queue = Arc::new(Mutex::new(specs));
+    let cells = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..parallel)
+        .map(|i| {
+            let (queue, cells) = (Arc::clone(&queue), Arc::clone(&cells));
+            std::thread::spawn(move || {
+                // Stagger the start-ups: several control planes at once on two cores.
+                std::thread::sleep(Duration::from_secs(10 * i as u64));
+                loop {
+                    let Some(spec) = queue.lock().unwrap().pop() else {
+                        break;
+                    };
+                    let cell = run_cell(spec);
+                    cells.lock().unwrap().push(cell);
+                }
+            })
+        })
         .collect();
+    for w in workers {
+        w.join().expect("a benchmark cell failed");
+    }
+    let cells = std::mem::take(&mut *cells.lock().unwrap());
     println!(
-        "\nTime from the unseal until the store is Ready and the Secret holds Vault's value \
-         (ESO v0.16.2, OpenBao on raft, ExternalSecret refreshInterval {ES_REFRESH}, the design's store \
-         with no refreshInterval; a tool tick every {}s, the first {}s after the unseal):",
-        TICK_EVERY.as_secs(),
-        TICK_OFFSET.as_secs()
+        "\nTime from Vault ready (unsealed, or the path restored) until the Secret holds Vault's \
+         value (ESO v0.16.2, OpenBao on raft, ExternalSecret refreshInterval {ES_REFRESH}, the \
+         design's store with no refreshInterval; the tools tick every {} s as the CronJob, \
+         eso-recovery with the chart's defaults):\n",
+        TICK_EVERY.as_secs()
     );
     println!("{}", table(&cells));
+    if cells.iter().any(|c| c.spec.extra > 0) {
+        println!("{}", scale_table(&cells));
+    }
     for c in &cells {
         println!(
-            "{} / {:?}: ticks {:?}",
-            c.arm.name(),
-            c.scenario,
+            "{} / {:?} / phase {:?}: ticks {:?}; ESO restarted {}",
+            c.spec.arm.name(),
+            c.spec.outage,
+            c.spec.phase,
             c.ticks
                 .iter()
-                .map(|(t, o)| format!("{:+.0}s {o}", t - c.unseal))
-                .collect::<Vec<_>>()
+                .map(|(t, o)| format!("{:+.0}s {o}", t - c.ready))
+                .collect::<Vec<_>>(),
+            c.eso_restarted
+                .map_or("never".into(), |t| format!("{:+.1}s", t - c.ready))
         );
     }
-    let picture = std::env::var_os("ESO_BENCH_TIMELINE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("docs/recovery-timeline.svg"));
-    std::fs::write(&picture, svg(&cells)).expect("writing the timeline picture");
-    println!("timeline written to {}", picture.display());
+    // The picture: one lane set per tool and outage, Vault back 30 s after a tick.
+    let mut shown: Vec<&Cell> = cells
+        .iter()
+        .filter(|c| c.spec.extra == 0 && c.spec.phase.is_none_or(|p| p == 30))
+        .collect();
+    shown.sort_by_key(|c| (c.spec.outage as u8, c.spec.arm as u8));
+    if !shown.is_empty() {
+        let picture = std::env::var_os("ESO_BENCH_TIMELINE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo().join("docs/recovery-timeline.svg"));
+        std::fs::write(&picture, svg(&shown)).expect("writing the timeline picture");
+        println!("timeline written to {}", picture.display());
+    }
 }

@@ -8,6 +8,7 @@ pub mod fake_api;
 pub mod fake_vault;
 pub mod image;
 pub mod kube_api;
+pub mod many;
 pub mod openbao;
 pub mod pki;
 pub mod procs;

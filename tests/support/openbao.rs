@@ -97,17 +97,24 @@ impl OpenBao {
 
     /// A single-node raft server, initialized (one key share) and unsealed.
     pub fn raft() -> OpenBao {
-        Self::start_raft(None)
+        Self::start_raft(None, false)
+    }
+
+    /// As [`OpenBao::raft`], writing every request to a file audit device (declared in the
+    /// server's config: OpenBao refuses audit devices enabled through the API), for counting
+    /// ESO's logins ([`OpenBao::logins`]).
+    pub fn raft_audited() -> OpenBao {
+        Self::start_raft(None, true)
     }
 
     /// As [`OpenBao::raft`], with a second listener on `tls_port` serving TLS with a
     /// certificate for `names` (signed by [`OpenBao::ca_cert`]); the first stays plain HTTP for
     /// the harness.
     pub fn raft_with_tls(tls_port: u16, names: &[&str]) -> OpenBao {
-        Self::start_raft(Some((tls_port, names)))
+        Self::start_raft(Some((tls_port, names)), false)
     }
 
-    fn start_raft(tls: Option<(u16, &[&str])>) -> OpenBao {
+    fn start_raft(tls: Option<(u16, &[&str])>, audited: bool) -> OpenBao {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         std::fs::create_dir_all(dir.path().join("raft")).unwrap();
@@ -128,6 +135,14 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
 "#,
             raft = dir.path().join("raft").display()
         );
+        let config = if audited {
+            format!(
+                "{config}audit \"file\" \"requests\" {{\n  options {{\n    file_path = \"{}\"\n  }}\n}}\n",
+                dir.path().join("audit.log").display()
+            )
+        } else {
+            config
+        };
         let config = match tls {
             None => config,
             Some((tls_port, names)) => {
@@ -336,6 +351,16 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
             }
         });
         assert!(ok, "writing secret/{path}: {last}");
+    }
+
+    /// The times of the Kubernetes-auth logins in the audit log ([`OpenBao::raft_audited`]).
+    pub fn logins(&self) -> Vec<jiff::Timestamp> {
+        let text = std::fs::read_to_string(self.dir.path().join("audit.log")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["type"] == "request" && v["request"]["path"] == "auth/kubernetes/login")
+            .filter_map(|v| v["time"].as_str()?.parse().ok())
+            .collect()
     }
 
     /// `GET /v1/sys/leader`: on raft storage its `active_time` moves on every unseal.

@@ -22,6 +22,15 @@ use super::{
 /// The password Vault holds when a stack starts.
 pub const FIRST_PASSWORD: &str = "first-password";
 
+/// The optional parts of a [`Stack`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Parts {
+    /// ESO and eso-recovery reach Vault through a [`Relay`] the test can cut.
+    pub relay: bool,
+    /// OpenBao writes an audit log ([`OpenBao::logins`]).
+    pub vault_audit: bool,
+}
+
 /// Everything running; dropped in this order (ESO first, the control plane last).
 pub struct Stack {
     /// ESO's controller and the kubelet stand-in.
@@ -42,16 +51,24 @@ pub struct Stack {
 impl Stack {
     /// Starts everything for `seed` and waits until ESO has synced the Secret.
     pub fn start(seed: Seed) -> Stack {
-        Self::start_with(seed, false)
+        Self::start_with(seed, Parts::default())
     }
 
     /// As [`Stack::start`], with ESO and eso-recovery reaching Vault through a [`Relay`] the
     /// test can cut: Vault runs on, unreachable.
     pub fn start_behind_relay(seed: Seed) -> Stack {
-        Self::start_with(seed, true)
+        Self::start_with(
+            seed,
+            Parts {
+                relay: true,
+                ..Parts::default()
+            },
+        )
     }
 
-    fn start_with(seed: Seed, behind_relay: bool) -> Stack {
+    /// As [`Stack::start`], with the optional parts.
+    pub fn start_with(seed: Seed, parts: Parts) -> Stack {
+        let behind_relay = parts.relay;
         let dir = tempfile::Builder::new()
             .prefix("eso-recovery-stack-")
             .tempdir()
@@ -61,7 +78,11 @@ impl Stack {
             all_eso_crds: true,
             ..Options::default()
         });
-        let bao = OpenBao::raft();
+        let bao = if parts.vault_audit {
+            OpenBao::raft_audited()
+        } else {
+            OpenBao::raft()
+        };
         seed.apply_objects(&cp);
         cp.apply_kustomize(&repo().join("manifests"));
         bao.configure_for_eso(&cp, &seed.namespace);
