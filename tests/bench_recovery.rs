@@ -65,7 +65,7 @@ enum Outage {
     ShortSeal,
     /// The Vault process restarted (raft: back sealed), unsealed after 6 minutes: the store's
     /// periodic validation falls inside and it degrades.
-    LongOutage,
+    RestartedSealed,
     /// The path to Vault cut for 3 minutes (the relay stand-in); Vault's process runs on.
     CutPath,
 }
@@ -74,14 +74,14 @@ impl Outage {
     fn length(self) -> Duration {
         match self {
             Outage::ShortSeal | Outage::CutPath => Duration::from_secs(180),
-            Outage::LongOutage => Duration::from_secs(360),
+            Outage::RestartedSealed => Duration::from_secs(360),
         }
     }
 
     fn title(self) -> &'static str {
         match self {
             Outage::ShortSeal => "3-min seal (store stays Ready)",
-            Outage::LongOutage => "Vault restarted, unsealed after 6 min (store degrades)",
+            Outage::RestartedSealed => "Vault restarted, unsealed after 6 min (store degrades)",
             Outage::CutPath => "path to a running Vault cut for 3 min (Vault's clock unchanged)",
         }
     }
@@ -89,7 +89,7 @@ impl Outage {
     fn short(self) -> &'static str {
         match self {
             Outage::ShortSeal => "3-min seal",
-            Outage::LongOutage => "6-min outage",
+            Outage::RestartedSealed => "6-min outage",
             Outage::CutPath => "3-min cut path",
         }
     }
@@ -347,6 +347,7 @@ fn run_cell(spec: Spec) -> Cell {
             "ESO's first sync of the scale row's ExternalSecrets",
             Duration::from_secs(600),
             || {
+                std::thread::sleep(Duration::from_secs(1)); // a list of 1,000 Secrets a second
                 let out = stack
                     .cp
                     .kubectl(&["get", "secrets", "-n", "apps", "-o", "name"]);
@@ -363,7 +364,7 @@ fn run_cell(spec: Spec) -> Cell {
     stack.rotate(NEW_PASSWORD);
     match spec.outage {
         Outage::ShortSeal => stack.bao.seal(),
-        Outage::LongOutage => stack.restart_vault_sealed(),
+        Outage::RestartedSealed => stack.restart_vault_sealed(),
         Outage::CutPath => stack.cut_vault_path(),
     }
     stack.eso.resume();
@@ -387,7 +388,8 @@ fn run_cell(spec: Spec) -> Cell {
         eso_restarted: None,
         logins: None,
     };
-    let running: Arc<Mutex<Option<(f64, JoinHandle<String>)>>> = Arc::new(Mutex::new(None));
+    // The tick whose run is still going on, as the CronJob's one active Job.
+    let mut running: Option<(f64, JoinHandle<String>)> = None;
     let mut ready_at: Option<Instant> = None;
     let poll = if spec.extra > 0 {
         Duration::from_secs(1)
@@ -398,30 +400,27 @@ fn run_cell(spec: Spec) -> Cell {
         let now = Instant::now();
         if ready_at.is_none() && now >= back_at {
             match spec.outage {
-                Outage::ShortSeal | Outage::LongOutage => stack.bao.unseal(),
+                Outage::ShortSeal | Outage::RestartedSealed => stack.bao.unseal(),
                 Outage::CutPath => stack.restore_vault_path(),
             }
             let at = Instant::now();
             cell.ready = secs(at);
             ready_at = Some(at);
         }
+        if running.as_ref().is_some_and(|(_, h)| h.is_finished())
+            && let Some((t, h)) = running.take()
         {
-            let mut slot = running.lock().unwrap();
-            if slot.as_ref().is_some_and(|(_, h)| h.is_finished())
-                && let Some((t, h)) = slot.take()
-            {
-                cell.ticks
-                    .push((t, h.join().unwrap_or_else(|_| "panicked".into())));
+            cell.ticks
+                .push((t, h.join().unwrap_or_else(|_| "panicked".into())));
+        }
+        if let Some(t) = next_tick.filter(|t| now >= *t) {
+            // concurrencyPolicy: Forbid — a tick while the last run goes on is skipped.
+            if running.is_none() {
+                running = Some((secs(now), tick(spec.arm, &stack, &env)));
+            } else {
+                cell.ticks.push((secs(now), "skipped (Forbid)".into()));
             }
-            if let Some(t) = next_tick.filter(|t| now >= *t) {
-                // concurrencyPolicy: Forbid — a tick while the last run goes on is skipped.
-                if slot.is_none() {
-                    *slot = Some((secs(now), tick(spec.arm, &stack, &env)));
-                } else {
-                    cell.ticks.push((secs(now), "skipped (Forbid)".into()));
-                }
-                next_tick = Some(t + TICK_EVERY);
-            }
+            next_tick = Some(t + TICK_EVERY);
         }
         if cell.eso_restarted.is_none() && stack.eso.starts() > 1 {
             cell.eso_restarted = Some(secs(Instant::now()));
@@ -433,7 +432,7 @@ fn run_cell(spec: Spec) -> Cell {
         let gave_up = ready_at.is_some_and(|r| now > r + GIVE_UP);
         let counted = spec.extra == 0 || ready_at.is_some_and(|r| now > r + LOGIN_WINDOW);
         if (done && counted) || gave_up {
-            if let Some((t, h)) = running.lock().unwrap().take() {
+            if let Some((t, h)) = running.take() {
                 cell.ticks
                     .push((t, h.join().unwrap_or_else(|_| "panicked".into())));
             }
@@ -501,7 +500,7 @@ fn table(cells: &[Cell]) -> String {
     let mut out = String::from(
         "| outage | tool | Secret synced, s after Vault ready: median | worst | by phase (0, 10, … 50 s after a tick) |\n|---|---|---|---|---|\n",
     );
-    for outage in [Outage::ShortSeal, Outage::LongOutage, Outage::CutPath] {
+    for outage in [Outage::ShortSeal, Outage::RestartedSealed, Outage::CutPath] {
         for arm in [Arm::EsoAlone, Arm::Peer, Arm::EsoRecovery] {
             let mut these: Vec<&Cell> = cells
                 .iter()
@@ -671,7 +670,7 @@ fn specs() -> Vec<Spec> {
             extra: SCALE,
         });
     }
-    for outage in [Outage::LongOutage, Outage::ShortSeal, Outage::CutPath] {
+    for outage in [Outage::RestartedSealed, Outage::ShortSeal, Outage::CutPath] {
         specs.push(Spec {
             outage,
             arm: Arm::EsoAlone,
