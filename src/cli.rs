@@ -25,13 +25,17 @@ minutes, in the controller's memory: after the unseal the secrets stay stale unt
 next slot. Restarting ESO clears every backoff at once. eso-recovery checks Vault's \
 /v1/sys/health and the stores' Ready condition, and restarts ESO's Deployments exactly as \
 `kubectl rollout restart` does when Vault is ready AND either a store is degraded (Ready=False), \
-or the stores are Ready but ExternalSecrets on them have been failing since before Vault last \
-became active (Vault's /v1/sys/leader active_time; checked only for 14 minutes after it). It is \
-meant to run every minute from a CronJob; in normal operation it makes three requests and exits.
+or the stores are Ready but ExternalSecrets on them have been failing since before the last \
+outage ended: when Vault last became active (its /v1/sys/leader active_time), or when a run saw \
+it ready again after seeing it not ready (its record, the Lease eso-recovery; this catches a \
+network or DNS outage that Vault's clock does not show). They are checked only for 14 minutes \
+after that. It is meant to run every minute from a CronJob; in normal operation it makes four \
+requests and exits. With --await-vault a run that finds Vault not ready waits for it, and \
+restarts the moment it is ready.
 
 It restarts nothing while Vault is not ready, while the last restart is younger than --cooldown, \
-while a rollout is still in progress, or when ESO was already restarted after Vault last became \
-active (once per outage). An ExternalSecret that fails for its own reasons (a missing key, failing \
+while a rollout is still in progress, or when ESO was already restarted after the last outage \
+ended (once per outage). An ExternalSecret that fails for its own reasons (a missing key, failing \
 since Vault came back) never causes a restart. It never reads Secrets.";
 
 const AFTER_HELP: &str = "\

@@ -456,10 +456,11 @@ fn run_cell(spec: Spec) -> Cell {
             cell.samples
                 .push(observer.sample(secs(Instant::now()), &stack, spec.extra));
             eprintln!(
-                "cell done: {} / {:?} / phase {:?}: synced {:?} s after Vault was ready",
+                "cell done: {} / {:?} / phase {:?} / {} more ExternalSecrets: synced {:?} s after Vault was ready",
                 spec.arm.name(),
                 spec.outage,
                 spec.phase,
+                spec.extra,
                 cell.synced()
             );
             return cell;
