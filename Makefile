@@ -19,5 +19,5 @@ controlplane:    ## build etcd, kube-apiserver, kube-controller-manager, kubectl
 eso:             ## build ESO's controller (v0.16.2) once
 	tests/eso/build.sh
 
-image:           ## the container image (needs a Docker engine)
-	docker build -t eso-recovery:dev .
+image:           ## the container image, built offline by buildah into target/image/*.oci.tar
+	scripts/build-image.sh

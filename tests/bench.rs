@@ -530,13 +530,12 @@ fn eso_recovery_against_the_shell_peer() {
         size,
         libs.join(", ")
     );
-    // The image without an engine: the Dockerfile's static binary in its runtime stage's root.
-    let root = tempfile::tempdir().unwrap();
-    let files = support::image::write_rootfs(root.path());
-    let bytes = support::image::size(root.path());
+    // The image, built from the Dockerfile by buildah.
+    let image = support::image::built();
     println!(
-        "image root filesystem (the Dockerfile's static binary + distroless/static's files it uses: {}): {:.2} MiB ({bytes} bytes)",
-        files.join(", "),
-        bytes as f64 / 1048576.0
+        "image (the Dockerfile, built by buildah: the static binary and {}): {:.2} MiB pushed, {:.2} MiB unpacked",
+        image.files().join(", "),
+        image.compressed as f64 / 1048576.0,
+        support::image::size(&image.rootfs) as f64 / 1048576.0
     );
 }

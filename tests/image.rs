@@ -1,7 +1,7 @@
-//! The image's binary, run as the image runs it (there is no container engine here): built as
-//! the Dockerfile builds it, in a root filesystem laid out as its runtime stage's, as the UID and
-//! with the entrypoint the Dockerfile names, the root read-only, no shell and no libc on disk, in
-//! a private mount and user namespace (`unshare`). As in a pod: the in-cluster service-account
+//! The image built from the Dockerfile by a real engine (buildah, offline), checked as a registry
+//! and a node see it (its config, its files, its size), then its entrypoint run from its unpacked
+//! root filesystem as the image's user, the root read-only, in a private mount and user namespace
+//! (`unshare`): the node tests run it under containerd, this one stays quick. As in a pod: the in-cluster service-account
 //! files at /var/run/secrets/kubernetes.io/serviceaccount, KUBERNETES_SERVICE_HOST/PORT, and
 //! /etc/hosts giving the names of the API server and Vault (what cluster DNS does). It must find
 //! the in-cluster config, resolve the names, verify both certificates and restart ESO.
@@ -16,7 +16,7 @@ use std::{
 use serde_json::Value;
 use support::{
     controlplane::{ControlPlane, repo},
-    image::{runtime_stage, size, static_binary, write_rootfs},
+    image::{Image, built, size},
     openbao::OpenBao,
     procs::free_port,
     seed::Seed,
@@ -28,11 +28,12 @@ const API_NAME: &str = "kubernetes.default.svc";
 /// Runs the entrypoint in `root` with `env`, as the image's user, returning (exit code, stdout,
 /// stderr). `mounts` are (host folder or file, path in the image), bound read-only.
 fn run_in_image(
+    image: &Image,
     root: &Path,
     mounts: &[(&Path, &str)],
     env: &[(&str, String)],
 ) -> (i32, String, String) {
-    let stage = runtime_stage();
+    let (uid, gid) = image.user();
     // As the namespace's root: bind the mounts, make them and the root read-only; then a nested
     // user namespace maps the image's UID and chroots into the root, and execs the entrypoint.
     let mut script = String::from("set -e\nmount --bind \"$ROOT\" \"$ROOT\"\n");
@@ -48,10 +49,10 @@ fn run_in_image(
             .map(|(k, v)| format!("{k}='{v}'"))
             .collect::<Vec<_>>()
             .join(" "),
-        stage.uid,
-        stage.gid
+        uid,
+        gid
     );
-    for arg in &stage.entrypoint {
+    for arg in &image.entrypoint() {
         exec.push_str(&format!(" '{arg}'"));
     }
     script.push_str(&exec);
@@ -80,28 +81,87 @@ fn run_in_image(
 }
 
 #[test]
-fn the_image_finds_the_cluster_resolves_names_verifies_tls_and_restarts() {
-    let stage = runtime_stage();
-    assert_eq!(stage.base, "gcr.io/distroless/static-debian12:nonroot");
-    assert_eq!(stage.entrypoint, std::slice::from_ref(&stage.binary));
+fn the_image_is_static_nonroot_and_holds_nothing_but_the_binary_and_its_files() {
+    let image = built();
+    let config = &image.config["config"];
+    assert_eq!(image.config["os"], "linux");
+    assert_eq!(
+        image.config["architecture"],
+        std::env::consts::ARCH
+            .replace("x86_64", "amd64")
+            .replace("aarch64", "arm64")
+    );
+    assert_eq!(image.user(), (65532, 65532), "{config}");
+    assert_eq!(
+        image.entrypoint(),
+        ["/usr/local/bin/eso-recovery"],
+        "{config}"
+    );
+    let label = |k: &str| config["Labels"][format!("org.opencontainers.image.{k}")].clone();
+    assert_eq!(label("version"), env!("CARGO_PKG_VERSION"), "{config}");
+    assert_eq!(label("licenses"), env!("CARGO_PKG_LICENSE"), "{config}");
+    assert!(
+        label("revision").as_str().is_some_and(|r| r.len() == 40),
+        "{config}"
+    );
 
-    // No libc: the binary is static (no program interpreter).
-    let ldd = Command::new("ldd").arg(static_binary()).output().unwrap();
+    // No shell, no libc, no package manager: the binary and distroless/static's files it uses.
+    assert_eq!(
+        image.files(),
+        [
+            "/etc/group",
+            "/etc/nsswitch.conf",
+            "/etc/passwd",
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/usr/local/bin/eso-recovery",
+        ]
+    );
+    let passwd = std::fs::read_to_string(image.rootfs.join("etc/passwd")).unwrap();
+    assert!(passwd.contains("nonroot:x:65532:65532:"), "{passwd}");
+    // Static: no program interpreter to look for.
+    let binary = image.rootfs.join("usr/local/bin/eso-recovery");
+    let ldd = Command::new("ldd").arg(&binary).output().unwrap();
     let ldd =
         String::from_utf8_lossy(&ldd.stdout).to_string() + &String::from_utf8_lossy(&ldd.stderr);
     assert!(
         ldd.contains("not a dynamic executable") || ldd.contains("statically linked"),
         "{ldd}"
     );
-
-    let root = tempfile::tempdir().unwrap();
-    let files = write_rootfs(root.path());
+    // As small as distroless/static plus the binary (about 2 MiB plus 7): the binary and the CA
+    // bundle are nearly all of it.
+    let unpacked = size(&image.rootfs);
+    let binary_bytes = std::fs::metadata(&binary).unwrap().len();
     println!(
-        "root filesystem: {} files, {:.2} MiB",
-        files.len(),
-        size(root.path()) as f64 / 1048576.0
+        "image {}: {:.2} MiB pushed, {:.2} MiB unpacked, of which the binary {:.2} MiB",
+        image.digest,
+        image.compressed as f64 / 1048576.0,
+        unpacked as f64 / 1048576.0,
+        binary_bytes as f64 / 1048576.0
     );
-    // The pod's mount points (the kubelet's /etc/hosts, the token, Vault's CA as the chart mounts it).
+    assert!(
+        unpacked - binary_bytes < 1024 * 1024,
+        "{unpacked} bytes unpacked"
+    );
+    assert!(
+        image.compressed < unpacked,
+        "{} bytes pushed",
+        image.compressed
+    );
+}
+
+#[test]
+fn the_image_finds_the_cluster_resolves_names_verifies_tls_and_restarts() {
+    let image = built();
+    // The image's root, with the pod's mount points (the kubelet's /etc/hosts, the token, Vault's
+    // CA as the chart mounts it), as a runtime makes them.
+    let root = tempfile::tempdir().unwrap();
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", image.rootfs.display()))
+        .arg(root.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
     for dir in [
         "var/run/secrets/kubernetes.io/serviceaccount",
         "etc/eso-recovery/vault-ca",
@@ -170,7 +230,7 @@ fn the_image_finds_the_cluster_resolves_names_verifies_tls_and_restarts() {
     };
 
     // Healthy: the in-cluster config, both names resolved, both certificates verified.
-    let (code, out, err) = run_in_image(root.path(), &mounts, &env(true));
+    let (code, out, err) = run_in_image(image, root.path(), &mounts, &env(true));
     let s = summary(&out);
     assert!(
         code == 0 && s["outcome"] == "store_healthy" && s["vault"] == "active",
@@ -178,7 +238,7 @@ fn the_image_finds_the_cluster_resolves_names_verifies_tls_and_restarts() {
     );
 
     // Without Vault's CA the system bundle does not trust it: never "ready".
-    let (code, out, err) = run_in_image(root.path(), &mounts, &env(false));
+    let (code, out, err) = run_in_image(image, root.path(), &mounts, &env(false));
     let s = summary(&out);
     assert!(
         code == 0
@@ -192,7 +252,7 @@ fn the_image_finds_the_cluster_resolves_names_verifies_tls_and_restarts() {
 
     // Degraded: it restarts, as the image's user, with the root read-only.
     seed.set_store(&cp, false);
-    let (code, out, err) = run_in_image(root.path(), &mounts, &env(true));
+    let (code, out, err) = run_in_image(image, root.path(), &mounts, &env(true));
     let s = summary(&out);
     assert!(
         code == 0 && s["outcome"] == "restarted",
