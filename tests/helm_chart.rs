@@ -6,43 +6,16 @@
 
 mod support;
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-    process::{Command, Output},
-    sync::OnceLock,
-};
+use std::{collections::BTreeMap, path::Path};
 
 use serde_json::{Value, json};
 use support::{
-    controlplane::{ControlPlane, repo, script},
+    controlplane::{ControlPlane, repo},
     eso, expect,
+    helm::{chart, helm},
     openbao::OpenBao,
     seed::Seed,
 };
-
-fn helm_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| script("tests/helm/build.sh")).clone()
-}
-
-fn chart() -> String {
-    repo().join("charts/eso-recovery").display().to_string()
-}
-
-fn helm(args: &[&str]) -> Output {
-    let home = tempfile::tempdir().unwrap();
-    Command::new(helm_bin())
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", home.path())
-        .env("HELM_CACHE_HOME", home.path().join("cache"))
-        .env("HELM_CONFIG_HOME", home.path().join("config"))
-        .env("HELM_DATA_HOME", home.path().join("data"))
-        .output()
-        .expect("running helm")
-}
 
 /// YAML (one or more documents) to JSON objects, through kubectl's own decoder.
 fn objects(cp: &ControlPlane, yaml: &str) -> Vec<Value> {

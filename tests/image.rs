@@ -116,10 +116,10 @@ fn the_image_is_static_nonroot_and_holds_nothing_but_the_binary_and_its_files() 
             "/usr/local/bin/eso-recovery",
         ]
     );
-    let passwd = std::fs::read_to_string(image.rootfs.join("etc/passwd")).unwrap();
+    let passwd = std::fs::read_to_string(image.rootfs().join("etc/passwd")).unwrap();
     assert!(passwd.contains("nonroot:x:65532:65532:"), "{passwd}");
     // Static: no program interpreter to look for.
-    let binary = image.rootfs.join("usr/local/bin/eso-recovery");
+    let binary = image.rootfs().join("usr/local/bin/eso-recovery");
     let ldd = Command::new("ldd").arg(&binary).output().unwrap();
     let ldd =
         String::from_utf8_lossy(&ldd.stdout).to_string() + &String::from_utf8_lossy(&ldd.stderr);
@@ -129,7 +129,7 @@ fn the_image_is_static_nonroot_and_holds_nothing_but_the_binary_and_its_files() 
     );
     // As small as distroless/static plus the binary (about 2 MiB plus 7): the binary and the CA
     // bundle are nearly all of it.
-    let unpacked = size(&image.rootfs);
+    let unpacked = size(image.rootfs());
     let binary_bytes = std::fs::metadata(&binary).unwrap().len();
     println!(
         "image {}: {:.2} MiB pushed, {:.2} MiB unpacked, of which the binary {:.2} MiB",
@@ -157,7 +157,7 @@ fn the_image_finds_the_cluster_resolves_names_verifies_tls_and_restarts() {
     let root = tempfile::tempdir().unwrap();
     let copied = Command::new("cp")
         .arg("-a")
-        .arg(format!("{}/.", image.rootfs.display()))
+        .arg(format!("{}/.", image.rootfs().display()))
         .arg(root.path())
         .status()
         .unwrap();

@@ -3,15 +3,20 @@
 //! `tests/controlplane/build.sh`, with ESO's real CRDs installed.
 
 use std::{
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::{Command, Output},
-    sync::{Mutex, OnceLock},
+    sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
 
-use super::procs::{Proc, free_port, wait_until};
+use super::{
+    netns::{NODE_IP, Netns},
+    procs::{Proc, free_port, wait_until},
+    relay::Relay,
+};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -48,7 +53,7 @@ pub fn crds() -> PathBuf {
 
 /// What a control plane runs and holds beyond etcd, kube-apiserver and the two CRDs eso-recovery
 /// reads.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Options {
     /// kube-controller-manager's deployment and replicaset controllers.
     pub controller_manager: bool,
@@ -56,6 +61,11 @@ pub struct Options {
     pub audit: bool,
     /// Every CRD of ESO's, as its controller needs (it watches them all).
     pub all_eso_crds: bool,
+    /// Run inside a node's namespaces: the API server on every address there, advertising the
+    /// node's, reachable from the host through a relay on the same port of 127.0.0.1; with the
+    /// controller manager, all of its default controllers (Jobs, CronJobs, EndpointSlices,
+    /// ServiceAccounts, the root CA ConfigMap, garbage collection), as a cluster runs them.
+    pub node: Option<Arc<Netns>>,
 }
 
 /// ESO's CRD files to install: ClusterSecretStore and ExternalSecret, or all of them.
@@ -77,6 +87,11 @@ fn crd_files(dir: &Path, all: bool) -> Vec<PathBuf> {
     files
 }
 
+/// Services' ClusterIPs; the first is the `kubernetes` Service's.
+pub const SERVICE_CIDR: &str = "10.0.0.0/24";
+/// The `kubernetes` Service's ClusterIP.
+pub const KUBERNETES_SERVICE_IP: &str = "10.0.0.1";
+
 /// The admin's bearer token (group system:masters).
 const ADMIN_TOKEN: &str = "eso-recovery-test-admin";
 
@@ -93,6 +108,8 @@ pub struct ControlPlane {
     etcd: Mutex<Option<Proc>>,
     apiserver: Mutex<Option<Proc>>,
     controller_manager: Mutex<Option<Proc>>,
+    node: Option<Arc<Netns>>,
+    _relay: Option<Relay>,
     /// How long etcd + kube-apiserver took to be ready.
     pub startup: Duration,
 }
@@ -139,13 +156,17 @@ impl ControlPlane {
             .tempdir()
             .unwrap();
         let dir = tmp.path().to_path_buf();
-        write_pki(&dir);
+        write_pki(&dir, options.node.is_some());
         let t0 = Instant::now();
+        let command = |program: PathBuf| match &options.node {
+            Some(netns) => netns.command(program),
+            None => Command::new(program),
+        };
 
         let (client_port, peer_port) = (free_port(), free_port());
         let etcd = Proc::spawn(
             "etcd",
-            Command::new(bins.join("etcd"))
+            command(bins.join("etcd"))
                 .arg(format!("--data-dir={}", dir.join("etcd").display()))
                 .arg(format!(
                     "--listen-client-urls=http://127.0.0.1:{client_port}"
@@ -184,11 +205,22 @@ impl ControlPlane {
         }
         let apiserver = Proc::spawn(
             "kube-apiserver",
-            Command::new(bins.join("kube-apiserver"))
+            command(bins.join("kube-apiserver"))
                 .args(&audit_args)
                 .arg(format!("--etcd-servers=http://127.0.0.1:{client_port}"))
                 .arg(format!("--secure-port={port}"))
-                .args(["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"])
+                .args(match options.node {
+                    // The kubelet by its address, never by a name to look up.
+                    Some(_) => vec![
+                        "--bind-address=0.0.0.0".to_string(),
+                        format!("--advertise-address={NODE_IP}"),
+                        "--kubelet-preferred-address-types=InternalIP".to_string(),
+                    ],
+                    None => vec![
+                        "--bind-address=127.0.0.1".to_string(),
+                        "--advertise-address=127.0.0.1".to_string(),
+                    ],
+                })
                 .arg(format!("--cert-dir={}", dir.join("certs").display()))
                 .arg(format!(
                     "--tls-cert-file={}",
@@ -212,16 +244,18 @@ impl ControlPlane {
                     "--service-account-signing-key-file={}",
                     dir.join("sa-key.pem").display()
                 ))
-                .args([
-                    "--authorization-mode=RBAC",
-                    "--service-cluster-ip-range=10.0.0.0/24",
-                ])
+                .arg("--authorization-mode=RBAC")
+                .arg(format!("--service-cluster-ip-range={SERVICE_CIDR}"))
                 .args(["--allow-privileged=false", "--profiling=false", "--v=1"]),
             &dir.join("kube-apiserver.log"),
         );
 
         let admin_kubeconfig = dir.join("admin.kubeconfig");
         write_kubeconfig(&admin_kubeconfig, &server, &dir.join("ca.pem"), ADMIN_TOKEN);
+        let relay = options
+            .node
+            .as_ref()
+            .map(|netns| Relay::into_netns(netns, port, SocketAddr::from(([127, 0, 0, 1], port))));
         let mut cp = ControlPlane {
             _dir: tmp,
             dir: dir.clone(),
@@ -231,6 +265,8 @@ impl ControlPlane {
             etcd: Mutex::new(Some(etcd)),
             apiserver: Mutex::new(Some(apiserver)),
             controller_manager: Mutex::new(None),
+            node: options.node.clone(),
+            _relay: relay,
             startup: Duration::ZERO,
         };
         let ready = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -285,14 +321,28 @@ impl ControlPlane {
     }
 
     fn start_controller_manager(&self) {
+        let program = bins().join("kube-controller-manager");
+        let mut cmd = match &self.node {
+            Some(netns) => {
+                let mut cmd = netns.command(program);
+                cmd.arg("--controllers=*")
+                    .arg(format!("--root-ca-file={}", self.ca.display()))
+                    .arg(format!(
+                        "--service-account-private-key-file={}",
+                        self.dir.join("sa-key.pem").display()
+                    ));
+                cmd
+            }
+            None => {
+                let mut cmd = Command::new(program);
+                cmd.arg("--controllers=deployment,replicaset");
+                cmd
+            }
+        };
         let proc = Proc::spawn(
             "kube-controller-manager",
-            Command::new(bins().join("kube-controller-manager"))
-                .arg(format!("--kubeconfig={}", self.admin_kubeconfig.display()))
-                .args([
-                    "--controllers=deployment,replicaset",
-                    "--leader-elect=false",
-                ])
+            cmd.arg(format!("--kubeconfig={}", self.admin_kubeconfig.display()))
+                .arg("--leader-elect=false")
                 .args(["--bind-address=127.0.0.1", "--secure-port=0", "--v=1"]),
             &self.dir.join("kube-controller-manager.log"),
         );
@@ -521,13 +571,20 @@ fn write_kubeconfig(path: &Path, server: &str, ca: &Path, token: &str) {
 
 /// A CA, the API server's certificate for 127.0.0.1/localhost, the service-account signing key
 /// and the static admin token.
-fn write_pki(dir: &Path) {
+fn write_pki(dir: &Path, node: bool) {
     use rcgen::KeyPair;
-    super::pki::Ca::new("eso-recovery test CA").write_server(
-        dir,
-        "server",
-        &["127.0.0.1", "localhost", "kubernetes.default.svc"],
-    );
+    let mut names = vec!["127.0.0.1", "localhost", "kubernetes.default.svc"];
+    if node {
+        // As a pod reaches it: the `kubernetes` Service's ClusterIP and names, the node's address.
+        names.extend([
+            NODE_IP,
+            KUBERNETES_SERVICE_IP,
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc.cluster.local",
+        ]);
+    }
+    super::pki::Ca::new("eso-recovery test CA").write_server(dir, "server", &names);
     let sa_key = KeyPair::generate().unwrap();
     std::fs::write(dir.join("sa-key.pem"), sa_key.serialize_pem()).unwrap();
     std::fs::write(dir.join("sa.pub"), sa_key.public_key_pem()).unwrap();

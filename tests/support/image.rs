@@ -19,17 +19,51 @@ pub struct Image {
     pub archive: PathBuf,
     /// The image's name in the archive (`org.opencontainers.image.ref.name`).
     pub reference: String,
-    /// The manifest's digest: what a pod's `imageID` shows.
+    /// The manifest's digest: what a registry serves it by.
     pub digest: String,
+    /// The config's digest: the image's ID, as containerd reports it in a pod's `imageID`.
+    pub id: String,
     /// The OCI image config (`architecture`, `config.User`, `config.Entrypoint`, `config.Labels`).
     pub config: Value,
     /// Bytes of the layers as pushed (compressed): what a node pulls.
     pub compressed: u64,
-    /// The unpacked root filesystem.
-    pub rootfs: PathBuf,
+    /// The layers' members in the archive, in order.
+    layers: Vec<String>,
+    rootfs: OnceLock<PathBuf>,
 }
 
 impl Image {
+    /// The root filesystem, unpacked on first use into target/image/rootfs/<digest> (kept
+    /// across runs: the digest names its content).
+    pub fn rootfs(&self) -> &Path {
+        self.rootfs.get_or_init(|| {
+            let rootfs = repo()
+                .join("target/image/rootfs")
+                .join(self.digest.trim_start_matches("sha256:"));
+            if !rootfs.exists() {
+                // Unpacked beside it and renamed into place, so a reader never sees half a root.
+                let parent = rootfs.parent().unwrap();
+                std::fs::create_dir_all(parent).unwrap();
+                let partial = tempfile::tempdir_in(parent).unwrap();
+                for layer in &self.layers {
+                    let mut unpack = Command::new("tar")
+                        .args(["-xzf", "-"])
+                        .arg("-C")
+                        .arg(partial.path())
+                        .stdin(std::process::Stdio::piped())
+                        .spawn()
+                        .expect("running tar");
+                    let bytes = extract(&self.archive, layer);
+                    std::io::Write::write_all(&mut unpack.stdin.take().unwrap(), &bytes).unwrap();
+                    assert!(unpack.wait().unwrap().success(), "unpacking {layer}");
+                }
+                // Another test process may have won the race: its copy is the same.
+                let _ = std::fs::rename(partial.path(), &rootfs);
+            }
+            rootfs
+        })
+    }
+
     /// `USER uid:gid` as numbers.
     pub fn user(&self) -> (u32, u32) {
         let user = self.config["config"]["User"].as_str().unwrap_or_default();
@@ -49,11 +83,9 @@ impl Image {
     /// Every regular file in the root filesystem (paths inside the image).
     pub fn files(&self) -> Vec<String> {
         let mut files = Vec::new();
-        walk(&self.rootfs, &mut |p| {
-            files.push(format!(
-                "/{}",
-                p.strip_prefix(&self.rootfs).unwrap().display()
-            ))
+        let root = self.rootfs();
+        walk(root, &mut |p| {
+            files.push(format!("/{}", p.strip_prefix(root).unwrap().display()))
         });
         files.sort();
         files
@@ -66,64 +98,97 @@ pub fn built() -> &'static Image {
     IMAGE.get_or_init(|| read(&script("scripts/build-image.sh")))
 }
 
+/// An image of the other parts a node runs (the pause init, ESO, OpenBao, CoreDNS), built FROM
+/// scratch by the same engine: `files` (host path, path in the image) run as `user` with
+/// `entrypoint`. Cached under target/image by what goes in, so it is built once.
+pub fn scratch(name: &str, files: &[(&Path, &str)], user: &str, entrypoint: &[&str]) -> Image {
+    let mut dockerfile = String::from("FROM scratch\nCOPY rootfs/ /\n");
+    dockerfile.push_str(&format!("USER {user}\n"));
+    dockerfile.push_str(&format!(
+        "ENTRYPOINT {}\n",
+        serde_json::to_string(entrypoint).unwrap()
+    ));
+    // What goes in: the Dockerfile and each file's path, size and mtime.
+    let mut key = dockerfile.clone();
+    for (from, to) in files {
+        let meta = std::fs::metadata(from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        key.push_str(&format!(
+            "{} {to} {} {:?}\n",
+            from.display(),
+            meta.len(),
+            meta.modified().ok()
+        ));
+    }
+    let digest = {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    };
+    let archive = repo().join(format!("target/image/{name}-{digest}.oci.tar"));
+    if !archive.exists() {
+        let ctx = tempfile::tempdir_in(repo().join("target")).unwrap();
+        for (from, to) in files {
+            let at = ctx.path().join("rootfs").join(to.trim_start_matches('/'));
+            std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+            std::fs::copy(from, &at).unwrap();
+        }
+        std::fs::write(ctx.path().join("Dockerfile"), &dockerfile).unwrap();
+        let partial = archive.with_extension("partial");
+        let status = Command::new(repo().join("scripts/oci-build.sh"))
+            .arg(ctx.path())
+            .arg(format!("localhost/{name}:{digest}"))
+            .arg(&partial)
+            .status()
+            .expect("running scripts/oci-build.sh");
+        assert!(status.success(), "building the {name} image");
+        std::fs::rename(&partial, &archive).unwrap();
+    }
+    read(&archive)
+}
+
 fn read(archive: &Path) -> Image {
-    let layout = tempfile::tempdir().unwrap();
-    tar(&["-xf", &archive.display().to_string()], layout.path());
-    let blob = |digest: &str| {
-        layout
-            .path()
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
+    let json = |member: &str| -> Value {
+        serde_json::from_slice(&extract(archive, member))
+            .unwrap_or_else(|e| panic!("{member} in {}: {e}", archive.display()))
     };
-    let json = |path: PathBuf| -> Value {
-        serde_json::from_slice(&std::fs::read(&path).unwrap())
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    };
-    let index = json(layout.path().join("index.json"));
+    let blob = |digest: &str| format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+    let index = json("index.json");
     let entry = &index["manifests"][0];
     let digest = entry["digest"].as_str().expect("a manifest").to_string();
     let reference = entry["annotations"]["org.opencontainers.image.ref.name"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let manifest = json(blob(&digest));
-    let config = json(blob(manifest["config"]["digest"].as_str().unwrap()));
+    let manifest = json(&blob(&digest));
+    let id = manifest["config"]["digest"].as_str().unwrap().to_string();
+    let config = json(&blob(&id));
     let layers = manifest["layers"].as_array().cloned().unwrap_or_default();
-    let compressed = layers.iter().filter_map(|l| l["size"].as_u64()).sum();
-
-    let rootfs = repo()
-        .join("target/image/rootfs")
-        .join(digest.trim_start_matches("sha256:"));
-    if !rootfs.exists() {
-        // Unpacked beside it and renamed into place, so a reader never sees half a root.
-        let parent = rootfs.parent().unwrap();
-        std::fs::create_dir_all(parent).unwrap();
-        let partial = tempfile::tempdir_in(parent).unwrap();
-        for layer in &layers {
-            let path = blob(layer["digest"].as_str().unwrap());
-            tar(&["-xzf", &path.display().to_string()], partial.path());
-        }
-        // Another test process may have won the race: its copy is the same.
-        let _ = std::fs::rename(partial.path(), &rootfs);
-    }
     Image {
         archive: archive.to_path_buf(),
         reference,
         digest,
+        id,
         config,
-        compressed,
-        rootfs,
+        compressed: layers.iter().filter_map(|l| l["size"].as_u64()).sum(),
+        layers: layers
+            .iter()
+            .map(|l| blob(l["digest"].as_str().unwrap()))
+            .collect(),
+        rootfs: OnceLock::new(),
     }
 }
 
-fn tar(args: &[&str], dir: &Path) {
-    let status = Command::new("tar")
-        .args(args)
-        .arg("-C")
-        .arg(dir)
-        .status()
+/// One member of a tar archive.
+fn extract(archive: &Path, member: &str) -> Vec<u8> {
+    let out = Command::new("tar")
+        .arg("-xOf")
+        .arg(archive)
+        .arg(member)
+        .output()
         .expect("running tar");
-    assert!(status.success(), "tar {args:?} failed");
+    assert!(out.status.success(), "no {member} in {}", archive.display());
+    out.stdout
 }
 
 fn walk(dir: &Path, found: &mut dyn FnMut(&Path)) {

@@ -3,6 +3,9 @@
 //! a dropped route, cluster DNS down or a Service without endpoints look to a client: Vault's
 //! process runs on (its clock, `sys/leader`'s `active_time`, does not move), but neither ESO nor
 //! eso-recovery can reach it.
+//!
+//! The same relay also carries the harness into a node's namespaces ([`Relay::into_netns`]): a
+//! port on the host's 127.0.0.1 whose every connection is made inside the namespace.
 
 use std::{
     io::{self, Read, Write},
@@ -14,7 +17,10 @@ use std::{
     thread::JoinHandle,
 };
 
-use super::procs::free_port;
+use super::{netns::Netns, procs::free_port};
+
+/// Opens the upstream side of one relayed connection.
+type Connect = Box<dyn Fn() -> io::Result<TcpStream> + Send>;
 
 /// A running relay, stopped (and every connection closed) when dropped.
 pub struct Relay {
@@ -45,7 +51,19 @@ impl Shared {
 impl Relay {
     /// Relays 127.0.0.1:<a free port> to `upstream_port` on 127.0.0.1.
     pub fn start(upstream_port: u16) -> Relay {
-        let port = free_port();
+        Self::listen(
+            free_port(),
+            Box::new(move || TcpStream::connect(("127.0.0.1", upstream_port))),
+        )
+    }
+
+    /// Relays the host's 127.0.0.1:`port` to `upstream` inside `netns`.
+    pub fn into_netns(netns: &Netns, port: u16, upstream: std::net::SocketAddr) -> Relay {
+        let netns = netns.handle();
+        Self::listen(port, Box::new(move || netns.connect(upstream)))
+    }
+
+    fn listen(port: u16, connect: Connect) -> Relay {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("binding the relay");
         let shared = Arc::new(Shared::default());
         let state = Arc::clone(&shared);
@@ -59,7 +77,7 @@ impl Relay {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 }
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
+                let Ok(server) = connect() else {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 };

@@ -1,0 +1,35 @@
+//! Helm, built from its Go module by `tests/helm/build.sh`, run with a home of its own.
+
+use std::{
+    path::PathBuf,
+    process::{Command, Output},
+    sync::OnceLock,
+};
+
+use super::controlplane::{repo, script};
+
+/// The helm binary, built once.
+pub fn helm_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| script("tests/helm/build.sh")).clone()
+}
+
+/// The chart's folder.
+pub fn chart() -> String {
+    repo().join("charts/eso-recovery").display().to_string()
+}
+
+/// helm with `args`, in an empty environment and a fresh home (no user's repositories or cache).
+pub fn helm(args: &[&str]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    Command::new(helm_bin())
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home.path())
+        .env("HELM_CACHE_HOME", home.path().join("cache"))
+        .env("HELM_CONFIG_HOME", home.path().join("config"))
+        .env("HELM_DATA_HOME", home.path().join("data"))
+        .output()
+        .expect("running helm")
+}

@@ -1,0 +1,407 @@
+//! A one-node cluster, as a user's cluster runs pods: the control plane (etcd, kube-apiserver,
+//! kube-controller-manager with all its controllers), kube-scheduler, containerd with runc
+//! (Debian's packages) and its own config, the CNI bridge and host-local plugins, the kubelet
+//! (cgroupfs on this machine's cgroup v1) and kube-proxy (iptables), all inside the namespaces of
+//! one [`Netns`]. Images are imported from OCI archives built here (no registry is reachable); the
+//! sandbox image is Kubernetes' pause, built from the same module.
+//!
+//! Made for tests, in three ways a production node is not: the kubelet, kube-proxy and the
+//! scheduler use the admin's token (no node authorizer or certificates to bootstrap), the kubelet
+//! lets anonymous requests in (only the API server, inside the namespace, can reach it), and the
+//! node's link leads nowhere: nothing outside the namespace is ever addressed.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::Arc,
+    time::Duration,
+};
+
+use super::{
+    controlplane::{ControlPlane, Options, bins, script},
+    image::{Image, scratch},
+    netns::{NODE_IP, Netns},
+    procs::{Proc, wait_until},
+};
+
+/// The node's name.
+pub const NODE_NAME: &str = "node";
+/// Pods' addresses (the CNI bridge's host-local range).
+pub const POD_CIDR: &str = "10.88.0.0/16";
+/// Cluster DNS's ClusterIP (the kubelet's `clusterDNS`).
+pub const DNS_SERVICE_IP: &str = "10.0.0.10";
+
+/// A running node, stopped when dropped: the kubelet and the node's daemons by PID, then every
+/// container with the PID namespace, then the pods' cgroups; the mounts go with the namespace.
+pub struct Node {
+    /// The API server and controller manager, inside the node's namespaces.
+    pub cp: ControlPlane,
+    netns: Arc<Netns>,
+    dir: tempfile::TempDir,
+    daemons: Vec<Proc>,
+    /// The pods' cgroup parent under every cgroup v1 hierarchy.
+    cgroup_root: String,
+}
+
+impl Node {
+    /// Starts the node and waits until it is Ready, with the pause image imported.
+    pub fn start() -> Node {
+        install_packages();
+        let bins = bins();
+        for b in ["kubelet", "kube-scheduler", "kube-proxy", "pause"] {
+            assert!(
+                bins.join(b).exists(),
+                "{} has no {b}: tests/controlplane/build.sh builds it",
+                bins.display()
+            );
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("eso-recovery-node-")
+            .tempdir()
+            .unwrap();
+        let netns = Arc::new(Netns::new(
+            &bins.join("pause"),
+            &dir.path().join("netns.log"),
+        ));
+        // The node's own /run: containerd's shim sockets and runc's state, the pods' network
+        // namespaces; gone with the mount namespace.
+        netns.sh("mount -t tmpfs -o mode=0755 tmpfs /run");
+        let cp = ControlPlane::start_with(Options {
+            controller_manager: true,
+            all_eso_crds: true,
+            node: Some(Arc::clone(&netns)),
+            ..Options::default()
+        });
+        let cgroup_root = format!("/eso-recovery-{}", std::process::id());
+        let mut node = Node {
+            cp,
+            netns,
+            dir,
+            daemons: Vec::new(),
+            cgroup_root,
+        };
+        node.start_containerd();
+        node.import(&pause_image());
+        node.start_kubelet();
+        node.start_daemon(
+            "kube-scheduler",
+            &[
+                &format!("--kubeconfig={}", node.cp.admin_kubeconfig.display()),
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+            ],
+        );
+        node.start_kube_proxy();
+        let ready = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_until("the node Ready", Duration::from_secs(120), || {
+                node.cp
+                    .kubectl_output(&[
+                        "get",
+                        "node",
+                        NODE_NAME,
+                        "-o",
+                        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+                    ])
+                    .stdout
+                    == b"True"
+            })
+        }));
+        if ready.is_err() {
+            panic!(
+                "--- kubelet ---\n{}\n--- containerd ---\n{}",
+                node.log("kubelet"),
+                node.log("containerd")
+            );
+        }
+        node
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.path("containerd/containerd.sock")
+    }
+
+    fn start_daemon(&mut self, name: &str, args: &[&str]) {
+        let proc = Proc::spawn(
+            name,
+            self.netns.node_command(bins().join(name)).args(args),
+            &self.path(&format!("{name}.log")),
+        );
+        self.daemons.push(proc);
+    }
+
+    fn start_containerd(&mut self) {
+        let root = self.path("containerd");
+        let cni = self.path("cni");
+        std::fs::create_dir_all(cni.join("net.d")).unwrap();
+        std::fs::write(
+            cni.join("net.d/10-bridge.conflist"),
+            serde_json::json!({
+                "cniVersion": "1.0.0",
+                "name": "node",
+                "plugins": [
+                    {
+                        "type": "bridge",
+                        "bridge": "cni0",
+                        "isGateway": true,
+                        "ipMasq": false,
+                        "hairpinMode": true,
+                        "ipam": {
+                            "type": "host-local",
+                            "ranges": [[{"subnet": POD_CIDR}]],
+                            "routes": [{"dst": "0.0.0.0/0"}],
+                            "dataDir": cni.join("ipam").display().to_string(),
+                        },
+                    },
+                    {"type": "loopback"},
+                ],
+            })
+            .to_string(),
+        )
+        .unwrap();
+        // restrict_oom_score_adj: root here lacks CAP_SYS_RESOURCE, and runc fails to lower the
+        // sandbox's oom_score_adj without it ("can't get final child's PID from pipe").
+        let config = format!(
+            r#"version = 2
+root = "{root}/root"
+state = "{root}/state"
+[grpc]
+  address = "{sock}"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{root}/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{pause}"
+  restrict_oom_score_adj = true
+  enable_selinux = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "{cni}/net.d"
+"#,
+            root = root.display(),
+            sock = self.socket().display(),
+            pause = pause_image().reference,
+            cni = cni.display(),
+        );
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("config.toml"), config).unwrap();
+        let proc = Proc::spawn(
+            "containerd",
+            self.netns
+                .node_command("/usr/bin/containerd")
+                .arg(format!("--config={}", root.join("config.toml").display())),
+            &self.path("containerd.log"),
+        );
+        self.daemons.push(proc);
+        wait_until("containerd's socket", Duration::from_secs(30), || {
+            self.ctr(&["version"]).status.success()
+        });
+    }
+
+    fn start_kubelet(&mut self) {
+        // The kubelet wants its cgroup root in every hierarchy before it starts.
+        for entry in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = std::fs::create_dir_all(
+                    entry.path().join(self.cgroup_root.trim_start_matches('/')),
+                );
+            }
+        }
+        let config = serde_json::json!({
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "cgroupDriver": "cgroupfs",
+            "cgroupRoot": self.cgroup_root,
+            "failSwapOn": false,
+            "containerRuntimeEndpoint": format!("unix://{}", self.socket().display()),
+            "readOnlyPort": 0,
+            "healthzPort": 0,
+            "authentication": {"anonymous": {"enabled": true}, "webhook": {"enabled": false}},
+            "authorization": {"mode": "AlwaysAllow"},
+            "clusterDNS": [DNS_SERVICE_IP],
+            "clusterDomain": "cluster.local",
+            // Pods with dnsPolicy Default get no resolver of the host's: nothing outside is asked.
+            "resolvConf": "",
+            "podLogsDir": self.path("pod-logs").display().to_string(),
+            // A test machine's disk and memory are not the node's to defend.
+            "evictionHard": {"memory.available": "1Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
+            "imageGCHighThresholdPercent": 100,
+            "imageGCLowThresholdPercent": 99,
+            "serializeImagePulls": false,
+            "syncFrequency": "10s",
+        });
+        let path = self.path("kubelet.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        self.start_daemon(
+            "kubelet",
+            &[
+                &format!("--config={}", path.display()),
+                &format!("--kubeconfig={}", self.cp.admin_kubeconfig.display()),
+                &format!("--root-dir={}", self.path("kubelet").display()),
+                &format!("--hostname-override={NODE_NAME}"),
+                &format!("--node-ip={NODE_IP}"),
+                "--v=1",
+            ],
+        );
+    }
+
+    fn start_kube_proxy(&mut self) {
+        let config = serde_json::json!({
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+            "kind": "KubeProxyConfiguration",
+            "clientConnection": {"kubeconfig": self.cp.admin_kubeconfig.display().to_string()},
+            "mode": "iptables",
+            "clusterCIDR": POD_CIDR,
+            "hostnameOverride": NODE_NAME,
+            // Leave the kernel's conntrack table as it is (its sysctls are the host's).
+            "conntrack": {"maxPerCore": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
+            "metricsBindAddress": "127.0.0.1:10249",
+            "healthzBindAddress": "127.0.0.1:10256",
+        });
+        let path = self.path("kube-proxy.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        self.start_daemon(
+            "kube-proxy",
+            &[&format!("--config={}", path.display()), "--v=1"],
+        );
+    }
+
+    /// `ctr` against the node's containerd, in the Kubernetes namespace.
+    pub fn ctr(&self, args: &[&str]) -> std::process::Output {
+        Command::new("ctr")
+            .arg(format!("--address={}", self.socket().display()))
+            .args(["--namespace", "k8s.io"])
+            .args(args)
+            .output()
+            .expect("running ctr")
+    }
+
+    /// Imports an image into the node (what a pull does), for pods to run with
+    /// `imagePullPolicy: IfNotPresent`.
+    pub fn import(&self, image: &Image) {
+        let out = self.ctr(&[
+            "images",
+            "import",
+            "--no-unpack=false",
+            &image.archive.display().to_string(),
+        ]);
+        assert!(
+            out.status.success(),
+            "importing {}: {}",
+            image.reference,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Waits as [`wait_until`] does; if `check` never holds, fails with what the node shows: its
+    /// pods, the recent Events and the tails of the kubelet's and containerd's logs.
+    pub fn wait_until(&self, what: &str, limit: Duration, check: impl FnMut() -> bool) -> Duration {
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_until(what, limit, check)
+        }));
+        waited.unwrap_or_else(|_| {
+            let pods = self.cp.kubectl_output(&["get", "pods", "-A", "-o", "wide"]);
+            let events = self.cp.kubectl_output(&["get", "events", "-A", "--sort-by=.lastTimestamp"]);
+            panic!(
+                "{what}: not within {limit:?}\n--- pods ---\n{}\n--- events ---\n{}\n--- kubelet ---\n{}\n--- containerd ---\n{}",
+                String::from_utf8_lossy(&pods.stdout),
+                String::from_utf8_lossy(&events.stdout),
+                self.log("kubelet"),
+                self.log("containerd")
+            )
+        })
+    }
+
+    /// The tail of one of the node's daemons' logs (for a failing test's message).
+    pub fn log(&self, name: &str) -> String {
+        let text = std::fs::read_to_string(self.path(&format!("{name}.log"))).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Runs a shell script in the node's namespaces (`ip`, `iptables`, `curl` as the node sees it).
+    pub fn sh(&self, script: &str) -> String {
+        self.netns.sh(script)
+    }
+
+    /// The folder of the kubelet's pod logs.
+    pub fn pod_logs(&self) -> PathBuf {
+        self.path("pod-logs")
+    }
+
+    /// Removes the pods' cgroups (empty once their processes are gone), deepest first.
+    fn remove_cgroups(&self) {
+        for entry in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let root = entry.path().join(self.cgroup_root.trim_start_matches('/'));
+            remove_tree(&root);
+        }
+    }
+}
+
+fn remove_tree(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_tree(&entry.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // The kubelet first (it would restart containers), then the other daemons.
+        for proc in self.daemons.iter_mut().rev() {
+            proc.stop(Duration::from_secs(5));
+        }
+        self.netns.kill_all();
+        // Containers' processes take a moment to leave their cgroups.
+        for _ in 0..50 {
+            self.remove_cgroups();
+            let left = std::fs::read_dir("/sys/fs/cgroup")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| {
+                    e.path()
+                        .join(self.cgroup_root.trim_start_matches('/'))
+                        .exists()
+                });
+            if !left {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The pod sandbox's image: Kubernetes' pause, built from the module's source.
+pub fn pause_image() -> Image {
+    scratch(
+        "pause",
+        &[(&bins().join("pause"), "/pause")],
+        "65535:65535",
+        &["/pause"],
+    )
+}
+
+/// containerd, runc, the CNI plugins, iptables and conntrack (Debian's), installed by the test
+/// command through `tests/node/packages.sh`; run here too, so one test runs on its own.
+fn install_packages() {
+    script("tests/node/packages.sh");
+}
