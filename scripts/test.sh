@@ -32,6 +32,11 @@ eso_bin=$(tests/eso/build.sh)
 echo "$eso_bin ($(( $(date +%s) - start ))s)"
 tests/eso/crds.sh
 
+step "CoreDNS (github.com/coredns/coredns from the Go module proxy), the node's cluster DNS"
+start=$(date +%s)
+coredns_bin=$(tests/coredns/build.sh)
+echo "$coredns_bin ($(( $(date +%s) - start ))s)"
+
 step "Helm (helm.sh/helm/v3 v3.22.0 from the Go module proxy)"
 start=$(date +%s)
 helm_bin=$(tests/helm/build.sh)

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod controlplane;
+pub mod dns;
 pub mod eso_controller;
 pub mod fake_api;
 pub mod fake_vault;

@@ -1,8 +1,8 @@
 //! A one-node cluster, as a user's cluster runs pods: the control plane (etcd, kube-apiserver,
 //! kube-controller-manager with all its controllers), kube-scheduler, containerd with runc
 //! (Debian's packages) and its own config, the CNI bridge and host-local plugins, the kubelet
-//! (cgroupfs on this machine's cgroup v1) and kube-proxy (iptables), all inside the namespaces of
-//! one [`Netns`]. Images are imported from OCI archives built here (no registry is reachable); the
+//! (cgroupfs on this machine's cgroup v1), kube-proxy (iptables) and cluster DNS (CoreDNS, as a
+//! pod: [`super::dns`]), all inside the namespaces of one [`Netns`]. Images are imported from OCI archives built here (no registry is reachable); the
 //! sandbox image is Kubernetes' pause, built from the same module.
 //!
 //! Made for tests, in three ways a production node is not: the kubelet, kube-proxy and the
@@ -114,6 +114,7 @@ impl Node {
                 node.log("containerd")
             );
         }
+        super::dns::deploy(&node);
         node
     }
 
