@@ -1,6 +1,7 @@
 //! On a real node (containerd, runc, the kubelet, kube-proxy, kube-scheduler, inside namespaces
 //! of the test's own): eso-recovery installed with its Helm chart, its image built from the
-//! Dockerfile, and the CronJob ticking by itself. The harness never starts the binary here; it
+//! Dockerfile, and the CronJob ticking by itself; OpenBao as a pod behind its Service, found
+//! through cluster DNS at the design's URL. The harness never starts the binary here; it
 //! watches the Jobs, their pods and their logs, as an operator would.
 
 mod support;
@@ -12,6 +13,7 @@ use support::{
     helm::{chart, helm},
     image::built,
     node::Node,
+    openbao::OpenBao,
     seed::Seed,
 };
 
@@ -43,52 +45,87 @@ fn install_chart(node: &Node) {
     );
 }
 
-/// The first pod of a Job the CronJob made, once it has finished.
-fn first_finished_run(node: &Node, limit: Duration) -> Value {
-    let mut pod = Value::Null;
-    node.wait_until("a pod of the CronJob finished", limit, || {
-        let pods = node.cp.get_json(&[
-            "pods",
-            "-n",
-            "security",
-            "-l",
-            "app.kubernetes.io/name=eso-recovery",
-        ]);
-        pod = pods["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|p| matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
-            .cloned()
-            .unwrap_or(Value::Null);
-        !pod.is_null()
-    });
-    pod
+/// The CronJob's pods, oldest first.
+fn runs(node: &Node) -> Vec<Value> {
+    let pods = node.cp.get_json(&[
+        "pods",
+        "-n",
+        "security",
+        "-l",
+        "app.kubernetes.io/name=eso-recovery",
+        "--sort-by=.metadata.creationTimestamp",
+    ]);
+    pods["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// The first of the CronJob's pods that is not in `seen` and reaches one of `phases`.
+fn next_run(node: &Node, seen: &[String], phases: &[&str], limit: Duration) -> Value {
+    let mut found = Value::Null;
+    node.wait_until(
+        &format!("a new run of the CronJob {phases:?}"),
+        limit,
+        || {
+            found = runs(node)
+                .into_iter()
+                .filter(|p| {
+                    !seen
+                        .iter()
+                        .any(|s| p["metadata"]["name"].as_str() == Some(s))
+                })
+                .find(|p| phases.iter().any(|ph| p["status"]["phase"] == *ph))
+                .unwrap_or(Value::Null);
+            !found.is_null()
+        },
+    );
+    found
+}
+
+fn name(pod: &Value) -> String {
+    pod["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The pod's log (the kubelet's file, through the API server) and its summary line.
+fn summary(node: &Node, pod: &Value) -> (String, Value) {
+    let logs = node.cp.kubectl(&["logs", "-n", "security", &name(pod)]);
+    let summary = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"] == "summary")
+        .unwrap_or(Value::Null);
+    (logs, summary)
 }
 
 #[test]
-fn the_cronjob_ticks_by_itself_and_its_pod_runs_the_image_under_restricted() {
+fn a_sealed_vault_pod_is_awaited_by_the_cronjob_and_the_run_that_sees_the_unseal_restarts() {
     let node = Node::start();
-    // The design's objects; ESO's Deployments with no replicas yet, its store degraded; Vault is
-    // not there at all (its Service does not exist yet): every run finds it not ready.
+    // The design's objects, ESO's Deployments with no replicas and its store degraded; OpenBao as
+    // a pod behind the Service `vault`, sealed: the design's URL resolves through cluster DNS.
     let seed = Seed {
         replicas: 0,
         ..Seed::design()
     };
     seed.apply_objects(&node.cp);
     seed.set_store(&node.cp, false);
+    let bao = OpenBao::on_node(&node, "security");
+    bao.seal();
     install_chart(&node);
 
-    let pod = first_finished_run(&node, Duration::from_secs(150));
-    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
-    // What it logged (the kubelet's log of the container, through the API server).
-    let logs = node.cp.kubectl(&["logs", "-n", "security", name]);
+    // A run the CronJob started by itself: it awaits Vault for the chart's 45 s and leaves ESO.
+    let pod = next_run(
+        &node,
+        &[],
+        &["Succeeded", "Failed"],
+        Duration::from_secs(150),
+    );
+    let (logs, s) = summary(&node, &pod);
     assert_eq!(
         pod["status"]["phase"], "Succeeded",
         "{}\n{logs}",
         pod["status"]
     );
-    // Made by a Job the CronJob made.
     let job = pod["metadata"]["ownerReferences"][0]["name"]
         .as_str()
         .unwrap_or_default();
@@ -98,29 +135,51 @@ fn the_cronjob_ticks_by_itself_and_its_pod_runs_the_image_under_restricted() {
         "{job}"
     );
     // Admitted under Pod Security "restricted", as the image's user, with a read-only root.
-    let container = &pod["spec"]["containers"][0];
     assert_eq!(
-        container["securityContext"]["readOnlyRootFilesystem"], true,
-        "{container}"
+        pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"], true,
+        "{pod}"
     );
     assert_eq!(pod["spec"]["securityContext"]["runAsUser"], 65532, "{pod}");
     let image_id = pod["status"]["containerStatuses"][0]["imageID"]
         .as_str()
         .unwrap_or_default();
     assert!(image_id.ends_with(&built().id), "{image_id}");
-    // Vault awaited for the chart's 45 s, then ESO left alone.
-    let summary: Value = logs
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|l| l["message"] == "summary")
-        .unwrap_or(Value::Null);
-    assert_eq!(summary["outcome"], "vault_not_ready", "{logs}");
-    let awaited = summary["awaited"].as_str().unwrap_or_default();
+    assert_eq!(s["outcome"], "vault_not_ready", "{logs}");
+    assert_eq!(s["vault"], "sealed", "{logs}");
+    let awaited = s["awaited"].as_str().unwrap_or_default();
     assert!(
         awaited.starts_with("45s") && awaited.ends_with("Vault still not ready"),
         "{logs}"
     );
     for at in seed.restarted_at(&node.cp) {
-        assert!(at.is_none(), "a Deployment was restarted: {logs}");
+        assert!(
+            at.is_none(),
+            "a Deployment was restarted while Vault was sealed: {logs}"
+        );
+    }
+
+    // The next run, while it awaits: the unseal. It restarts ESO at once.
+    let running = next_run(&node, &[name(&pod)], &["Running"], Duration::from_secs(90));
+    std::thread::sleep(Duration::from_secs(5));
+    bao.unseal();
+    let unsealed = jiff::Timestamp::now();
+    let after = next_run(
+        &node,
+        &[name(&pod)],
+        &["Succeeded", "Failed"],
+        Duration::from_secs(90),
+    );
+    assert_eq!(name(&after), name(&running));
+    let (logs, s) = summary(&node, &after);
+    assert_eq!(s["outcome"], "restarted", "{logs}");
+    for at in seed.restarted_at(&node.cp) {
+        let at: jiff::Timestamp = at
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("a Deployment was not restarted: {logs}"));
+        // restartedAt has whole seconds.
+        let lag = (at - unsealed)
+            .total(jiff::Unit::Second)
+            .unwrap_or(f64::MAX);
+        assert!(lag < 5.0, "restarted {lag:.1} s after the unseal: {logs}");
     }
 }

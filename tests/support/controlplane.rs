@@ -362,6 +362,16 @@ impl ControlPlane {
             .unwrap_or_default()
     }
 
+    /// The API server's address as a client reaches it: from a pod on the node (`in_pod`), the
+    /// `kubernetes` Service's name; from the host, [`ControlPlane::server`].
+    pub fn server_for(&self, in_pod: bool) -> String {
+        if in_pod && self.node.is_some() {
+            "https://kubernetes.default.svc".to_string()
+        } else {
+            self.server.clone()
+        }
+    }
+
     /// The audit log's lines so far (one JSON object per completed request).
     pub fn audit_lines(&self) -> Vec<Value> {
         std::fs::read_to_string(self.dir.join("audit.log"))

@@ -32,11 +32,11 @@ pub fn deploy(node: &Node) {
         serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount",
             "metadata": {"name": "coredns", "namespace": "kube-system"}}),
         serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": {"name": "system:coredns"},
-            "rules": [
-                {"apiGroups": [""], "resources": ["services", "pods", "namespaces"], "verbs": ["list", "watch"]},
-                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
-            ]}),
+        "metadata": {"name": "system:coredns"},
+        "rules": [
+            {"apiGroups": [""], "resources": ["services", "pods", "namespaces"], "verbs": ["list", "watch"]},
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+        ]}),
         serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
             "metadata": {"name": "system:coredns"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:coredns"},
@@ -45,43 +45,43 @@ pub fn deploy(node: &Node) {
             "metadata": {"name": "coredns", "namespace": "kube-system"},
             "data": {"Corefile": corefile}}),
         serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "coredns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                "template": {
-                    "metadata": {"labels": {"k8s-app": "kube-dns"}},
-                    "spec": {
-                        "serviceAccountName": "coredns",
-                        "dnsPolicy": "Default",
-                        "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
-                        "containers": [{
-                            "name": "coredns",
-                            "image": image.reference,
-                            "imagePullPolicy": "Never",
-                            "ports": [
-                                {"name": "dns", "containerPort": PORT, "protocol": "UDP"},
-                                {"name": "dns-tcp", "containerPort": PORT, "protocol": "TCP"},
-                            ],
-                            "readinessProbe": {"httpGet": {"path": "/ready", "port": 8181}, "periodSeconds": 1},
-                            "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
-                                "capabilities": {"drop": ["ALL"]}},
-                            "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns", "readOnly": true}],
-                        }],
-                        "volumes": [{"name": "config", "configMap": {"name": "coredns"}}],
-                    },
+        "metadata": {"name": "coredns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            "template": {
+                "metadata": {"labels": {"k8s-app": "kube-dns"}},
+                "spec": {
+                    "serviceAccountName": "coredns",
+                    "dnsPolicy": "Default",
+                    "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{
+                        "name": "coredns",
+                        "image": image.reference,
+                        "imagePullPolicy": "Never",
+                        "ports": [
+                            {"name": "dns", "containerPort": PORT, "protocol": "UDP"},
+                            {"name": "dns-tcp", "containerPort": PORT, "protocol": "TCP"},
+                        ],
+                        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8181}, "periodSeconds": 1},
+                        "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                            "capabilities": {"drop": ["ALL"]}},
+                        "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns", "readOnly": true}],
+                    }],
+                    "volumes": [{"name": "config", "configMap": {"name": "coredns"}}],
                 },
-            }}),
+            },
+        }}),
         serde_json::json!({"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
-            "spec": {
-                "clusterIP": DNS_SERVICE_IP,
-                "selector": {"k8s-app": "kube-dns"},
-                "ports": [
-                    {"name": "dns", "port": 53, "targetPort": PORT, "protocol": "UDP"},
-                    {"name": "dns-tcp", "port": 53, "targetPort": PORT, "protocol": "TCP"},
-                ],
-            }}),
+        "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
+        "spec": {
+            "clusterIP": DNS_SERVICE_IP,
+            "selector": {"k8s-app": "kube-dns"},
+            "ports": [
+                {"name": "dns", "port": 53, "targetPort": PORT, "protocol": "UDP"},
+                {"name": "dns-tcp", "port": 53, "targetPort": PORT, "protocol": "TCP"},
+            ],
+        }}),
     ];
     let yaml: Vec<String> = objects.iter().map(|o| o.to_string()).collect();
     node.cp.apply(&yaml.join("\n---\n"));

