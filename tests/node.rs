@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::{
+    eso_pods,
     helm::{chart, helm},
     image::built,
     node::Node,
     openbao::OpenBao,
-    seed::Seed,
+    procs::wait_until,
+    seed::{Seed, secret_data},
 };
 
 /// The chart installed as a user installs it, with the image imported into the node.
@@ -181,5 +183,82 @@ fn a_sealed_vault_pod_is_awaited_by_the_cronjob_and_the_run_that_sees_the_unseal
             .total(jiff::Unit::Second)
             .unwrap_or(f64::MAX);
         assert!(lag < 5.0, "restarted {lag:.1} s after the unseal: {logs}");
+    }
+}
+
+#[test]
+fn after_a_short_seal_the_cronjob_restarts_eso_pods_and_the_secret_holds_vaults_value() {
+    let node = Node::start();
+    // The design, with ESO installed by its own chart (its three Deployments as pods) and OpenBao
+    // as a pod; the ExternalSecret refreshes every 15 s, so a short seal shows.
+    let seed = Seed {
+        es_refresh: "15s".into(),
+        ..Seed::design()
+    };
+    let mut objects = seed.clone();
+    objects.deployments.clear();
+    objects.apply_objects(&node.cp);
+    let bao = OpenBao::on_node(&node, "security");
+    bao.configure_for_eso(&node.cp, "security");
+    let secret =
+        |password: &str| serde_json::json!({"POSTGRES_USER": "app", "POSTGRES_PASSWORD": password});
+    bao.kv_put("postgres-secret", &secret("before"));
+    eso_pods::install(&node, "security", &[]);
+    let password = || secret_data(&node.cp).get("POSTGRES_PASSWORD").cloned();
+    node.wait_until(
+        "the Secret synced by ESO's pods",
+        Duration::from_secs(120),
+        || password().as_deref() == Some("before"),
+    );
+
+    // The seal: the ExternalSecret fails and backs off; the store stays Ready.
+    bao.kv_put("postgres-secret", &secret("after"));
+    bao.seal();
+    node.wait_until(
+        "the ExternalSecret failing",
+        Duration::from_secs(60),
+        || {
+            let es = node
+                .cp
+                .get_json(&["externalsecret", "postgres-secret", "-n", "db"]);
+            es["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["status"] == "False")
+        },
+    );
+    install_chart(&node);
+    // Back while a run of the CronJob awaits it.
+    let running = next_run(&node, &[], &["Running"], Duration::from_secs(90));
+    std::thread::sleep(Duration::from_secs(10));
+    bao.unseal();
+    let synced = wait_until(
+        "the Secret holding Vault's value",
+        Duration::from_secs(60),
+        || password().as_deref() == Some("after"),
+    );
+    let run = next_run(
+        &node,
+        &[],
+        &["Succeeded", "Failed"],
+        Duration::from_secs(90),
+    );
+    assert_eq!(name(&run), name(&running));
+    let (logs, s) = summary(&node, &run);
+    assert_eq!(s["outcome"], "restarted", "{logs}");
+    println!(
+        "the Secret held Vault's value {:.1} s after the unseal",
+        synced.as_secs_f64()
+    );
+    // ESO's pods were replaced by the rollout eso-recovery started.
+    for d in eso_pods::DEPLOYMENTS {
+        let deployment = node.cp.get_json(&["deployment", d, "-n", "security"]);
+        assert!(
+            deployment["spec"]["template"]["metadata"]["annotations"]
+                ["kubectl.kubernetes.io/restartedAt"]
+                .is_string(),
+            "{d} was not restarted: {logs}"
+        );
     }
 }

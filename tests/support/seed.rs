@@ -285,3 +285,22 @@ fn helm_like_deployment(namespace: &str, name: &str, replicas: i32) -> Value {
         }
     })
 }
+
+/// The design's Secret `db/postgres-secret`, decoded; empty while it does not exist.
+pub fn secret_data(cp: &ControlPlane) -> std::collections::BTreeMap<String, String> {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    let out = cp.kubectl_output(&["get", "secret", "postgres-secret", "-n", "db", "-o", "json"]);
+    if !out.status.success() {
+        return Default::default();
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    v["data"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, b64)| {
+            let bytes = STANDARD.decode(b64.as_str()?).ok()?;
+            Some((k.clone(), String::from_utf8(bytes).ok()?))
+        })
+        .collect()
+}

@@ -5,8 +5,6 @@
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
-use base64::{Engine, engine::general_purpose::STANDARD};
-
 use serde_json::{Value, json};
 
 use super::{
@@ -109,22 +107,7 @@ impl Stack {
 
     /// The Secret `db/postgres-secret`'s data, decoded; empty while it does not exist.
     pub fn secret_data(&self) -> BTreeMap<String, String> {
-        let out =
-            self.cp
-                .kubectl_output(&["get", "secret", "postgres-secret", "-n", "db", "-o", "json"]);
-        if !out.status.success() {
-            return BTreeMap::new();
-        }
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        v["data"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter_map(|(k, b64)| {
-                let bytes = STANDARD.decode(b64.as_str()?).ok()?;
-                Some((k.clone(), String::from_utf8(bytes).ok()?))
-            })
-            .collect()
+        super::seed::secret_data(&self.cp)
     }
 
     /// The Secret's password now.
