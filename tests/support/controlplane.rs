@@ -132,7 +132,20 @@ impl ControlPlane {
                 }
             });
             match rx.recv() {
-                Ok(Ok(cp)) => cp,
+                Ok(Ok(cp)) => {
+                    // A static is never dropped: remove its folder when the process exits (its
+                    // processes die then too, by their parent-death signal).
+                    static DIR: OnceLock<PathBuf> = OnceLock::new();
+                    extern "C" fn remove_dir() {
+                        if let Some(dir) = DIR.get() {
+                            let _ = std::fs::remove_dir_all(dir);
+                        }
+                    }
+                    let _ = DIR.set(cp.dir.clone());
+                    // SAFETY: registers a plain function that touches only a static.
+                    unsafe { libc::atexit(remove_dir) };
+                    cp
+                }
                 _ => panic!("the shared control plane did not start"),
             }
         })
