@@ -138,6 +138,11 @@ impl Netns {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The namespaces' init's PID on the host: unique while they exist.
+    pub fn id(&self) -> i32 {
+        self.init
+    }
+
     /// The network namespace alone, for threads that make sockets in it.
     pub fn handle(&self) -> NetHandle {
         NetHandle {

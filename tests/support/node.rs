@@ -41,11 +41,16 @@ pub struct Node {
     daemons: Vec<Proc>,
     /// The pods' cgroup parent under every cgroup v1 hierarchy.
     cgroup_root: String,
+    /// Held while the node runs: one node at a time per test process (a node's control plane,
+    /// daemons and pods fill this machine's two cores).
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Node {
     /// Starts the node and waits until it is Ready, with the pause image imported.
     pub fn start() -> Node {
+        static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let one_at_a_time = ONE.lock().unwrap_or_else(|e| e.into_inner());
         install_packages();
         let bins = bins();
         for b in ["kubelet", "kube-scheduler", "kube-proxy", "pause"] {
@@ -72,13 +77,14 @@ impl Node {
             node: Some(Arc::clone(&netns)),
             ..Options::default()
         });
-        let cgroup_root = format!("/eso-recovery-{}", std::process::id());
+        let cgroup_root = format!("/eso-recovery-node-{}", netns.id());
         let mut node = Node {
             cp,
             netns,
             dir,
             daemons: Vec::new(),
             cgroup_root,
+            _one_at_a_time: one_at_a_time,
         };
         node.start_containerd();
         node.import(&pause_image());
