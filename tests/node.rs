@@ -174,6 +174,26 @@ fn a_sealed_vault_pod_is_awaited_by_the_cronjob_and_the_run_that_sees_the_unseal
     assert_eq!(name(&after), name(&running));
     let (logs, s) = summary(&node, &after);
     assert_eq!(s["outcome"], "restarted", "{logs}");
+    // From outside, as an operator runs it: the plugin with their kubeconfig and a port-forward
+    // to Vault (the relay). ESO was just restarted: it would do nothing.
+    let (out, _path) = support::kubectl_plugin(
+        &node.cp.admin_kubeconfig,
+        &[
+            "eso-recovery".into(),
+            "--dry-run".into(),
+            format!("--vault-addr={}", bao.addr),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && text
+                .lines()
+                .last()
+                .is_some_and(|l| l.starts_with("summary: outcome=") && l.contains("dry_run=true")),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for at in seed.restarted_at(&node.cp) {
         let at: jiff::Timestamp = at
             .and_then(|a| a.parse().ok())

@@ -600,32 +600,13 @@ fn kubectl_finds_the_plugin_and_it_prints_the_text_summary() {
     seed.apply(cp);
     seed.set_store(cp, false);
     let bao = OpenBao::dev();
-    // Installed as kubectl-eso_recovery (here a symlink) in a folder on PATH.
-    let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(
-        env!("CARGO_BIN_EXE_eso-recovery"),
-        dir.path().join("kubectl-eso_recovery"),
-    )
-    .unwrap();
-    let path = format!(
-        "{}:{}",
-        dir.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let mut args = vec![
         "eso-recovery".to_string(),
         "--dry-run".into(),
         format!("--vault-addr={}", bao.addr),
     ];
     args.extend(seed.args());
-    let out = std::process::Command::new(support::controlplane::bins().join("kubectl"))
-        .args(&args)
-        .env_clear()
-        .env("PATH", path)
-        .env("HOME", dir.path())
-        .env("KUBECONFIG", &cp.admin_kubeconfig)
-        .output()
-        .expect("running kubectl");
+    let (out, dir) = support::kubectl_plugin(&cp.admin_kubeconfig, &args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");

@@ -140,3 +140,32 @@ pub fn expect_error(run: &Run, code: i32, outcome: &str, needle: &str) {
         run.dump()
     );
 }
+
+/// `kubectl ARGS` with eso-recovery installed as the plugin `kubectl-eso_recovery` (a symlink in a
+/// folder on PATH), as a person runs it from their machine with `kubeconfig`; also returns that
+/// folder (PATH for more calls; it lives as long as the returned guard).
+pub fn kubectl_plugin(
+    kubeconfig: &Path,
+    args: &[String],
+) -> (std::process::Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_eso-recovery"),
+        dir.path().join("kubectl-eso_recovery"),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(controlplane::bins().join("kubectl"))
+        .args(args)
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", dir.path())
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .expect("running kubectl");
+    (out, dir)
+}
