@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use support::{
     controlplane::{ControlPlane, repo},
     eso, expect,
-    helm::{chart, helm},
+    helm::{chart, helm, install},
     openbao::OpenBao,
     seed::Seed,
 };
@@ -349,16 +349,13 @@ fn helm_install_under_pod_security_restricted_runs_with_least_privilege() {
     let cp = ControlPlane::start(false);
     let seed = Seed::design();
     seed.apply(&cp);
-    let out = helm(&[
-        "install",
+    let out = install(
+        &cp.admin_kubeconfig,
         "eso-recovery",
         &chart(),
-        "-n",
         "security",
-        "--kubeconfig",
-        &cp.admin_kubeconfig.display().to_string(),
-        "--wait=false",
-    ]);
+        &["--wait=false".into()],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "helm install: {stderr}");
     assert!(

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::{
     eso_pods,
-    helm::{chart, helm},
+    helm::{self, chart},
     image::built,
     node::Node,
     openbao::OpenBao,
@@ -25,21 +25,21 @@ fn install_chart(node: &Node) {
     node.import(image);
     let (repository, tag) = image.reference.rsplit_once(':').expect("a tagged image");
     let (registry, repository) = repository.split_once('/').expect("a registry");
-    let out = helm(&[
-        "install",
+    let sets = [
+        format!("image.registry={registry}"),
+        format!("image.repository={repository}"),
+        format!("image.tag={tag}"),
+    ];
+    let out = helm::install(
+        &node.cp.admin_kubeconfig,
         "eso-recovery",
         &chart(),
-        "-n",
         "security",
-        "--kubeconfig",
-        &node.cp.admin_kubeconfig.display().to_string(),
-        "--set",
-        &format!("image.registry={registry}"),
-        "--set",
-        &format!("image.repository={repository}"),
-        "--set",
-        &format!("image.tag={tag}"),
-    ]);
+        &sets
+            .iter()
+            .flat_map(|s| ["--set".to_string(), s.clone()])
+            .collect::<Vec<_>>(),
+    );
     assert!(
         out.status.success(),
         "helm install: {}",

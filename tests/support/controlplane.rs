@@ -439,6 +439,12 @@ impl ControlPlane {
         self.kubectl(&["apply", "-f", &path.display().to_string()])
     }
 
+    /// `kubectl apply` of objects written as JSON.
+    pub fn apply_objects(&self, objects: &[Value]) -> String {
+        let docs: Vec<String> = objects.iter().map(Value::to_string).collect();
+        self.apply(&docs.join("\n---\n"))
+    }
+
     /// `kubectl apply -k DIR`, which must succeed with nothing on stderr (no Pod Security or
     /// deprecation warning).
     pub fn apply_kustomize(&self, dir: &Path) {

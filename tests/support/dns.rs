@@ -83,8 +83,7 @@ pub fn deploy(node: &Node) {
             ],
         }}),
     ];
-    let yaml: Vec<String> = objects.iter().map(|o| o.to_string()).collect();
-    node.cp.apply(&yaml.join("\n---\n"));
+    node.cp.apply_objects(&objects);
     node.wait_until("CoreDNS ready", Duration::from_secs(90), || {
         node.cp
             .kubectl_output(&[

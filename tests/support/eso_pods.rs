@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{
     controlplane::{crds, script},
-    helm::helm,
+    helm,
     image::scratch,
     node::Node,
 };
@@ -67,21 +67,17 @@ pub fn install(node: &Node, namespace: &str, values: &[&str]) {
         format!("certController.image.tag={tag}"),
     ];
     sets.extend(values.iter().map(|v| v.to_string()));
-    let mut args = vec![
-        "install".to_string(),
-        "external-secrets".into(),
-        chart.path().display().to_string(),
-        "-n".into(),
-        namespace.into(),
-        "--kubeconfig".into(),
-        node.cp.admin_kubeconfig.display().to_string(),
-    ];
-    for set in sets {
-        args.push("--set".into());
-        args.push(set);
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = helm(&args);
+    let args: Vec<String> = sets
+        .into_iter()
+        .flat_map(|s| ["--set".to_string(), s])
+        .collect();
+    let out = helm::install(
+        &node.cp.admin_kubeconfig,
+        "external-secrets",
+        &chart.path().display().to_string(),
+        namespace,
+        &args,
+    );
     assert!(
         out.status.success(),
         "helm install ESO: {}",

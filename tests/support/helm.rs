@@ -1,7 +1,7 @@
 //! Helm, built from its Go module by `tests/helm/build.sh`, run with a home of its own.
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Command, Output},
     sync::OnceLock,
 };
@@ -32,4 +32,27 @@ pub fn helm(args: &[&str]) -> Output {
         .env("HELM_DATA_HOME", home.path().join("data"))
         .output()
         .expect("running helm")
+}
+
+/// `helm install RELEASE CHART -n NAMESPACE` against the cluster of `kubeconfig`, with `extra`
+/// arguments (`--set k=v`, `--wait=false`).
+pub fn install(
+    kubeconfig: &Path,
+    release: &str,
+    chart: &str,
+    namespace: &str,
+    extra: &[String],
+) -> Output {
+    let kubeconfig = kubeconfig.display().to_string();
+    let mut args = vec![
+        "install",
+        release,
+        chart,
+        "-n",
+        namespace,
+        "--kubeconfig",
+        &kubeconfig,
+    ];
+    args.extend(extra.iter().map(String::as_str));
+    helm(&args)
 }

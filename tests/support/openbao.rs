@@ -235,8 +235,7 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
                 "metadata": {"name": "vault", "namespace": namespace},
                 "spec": {"selector": {"app": "vault"}, "ports": [{"name": "http", "port": 8200}]}}),
         ];
-        let yaml: Vec<String> = objects.iter().map(|o| o.to_string()).collect();
-        node.cp.apply(&yaml.join("\n---\n"));
+        node.cp.apply_objects(&objects);
         let ip: std::net::IpAddr = node
             .cp
             .kubectl(&[
