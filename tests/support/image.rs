@@ -1,11 +1,12 @@
-//! The container image as a user's cluster gets it: built once per test process from the
-//! repository's Dockerfile by a real engine (`scripts/build-image.sh`: buildah, no network), read
-//! back from its OCI archive (config, layers), and unpacked into a root filesystem cached under
-//! target/image by the archive's digest, for tests that run the image's entrypoint without a node.
+//! The container images, as a user's cluster gets them: eso-recovery's built once per test
+//! process from the repository's Dockerfile by a real engine (`scripts/build-image.sh`: buildah,
+//! no network), and the node's other parts' built FROM scratch the same way; each read back from
+//! its OCI archive (config, layers) and, for tests that run an entrypoint without a node,
+//! unpacked into a root filesystem cached under target/image by the archive's digest.
 
 use std::{
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Stdio},
     sync::OnceLock,
 };
 
@@ -46,16 +47,24 @@ impl Image {
                 std::fs::create_dir_all(parent).unwrap();
                 let partial = tempfile::tempdir_in(parent).unwrap();
                 for layer in &self.layers {
-                    let mut unpack = Command::new("tar")
-                        .args(["-xzf", "-"])
-                        .arg("-C")
-                        .arg(partial.path())
-                        .stdin(std::process::Stdio::piped())
+                    // tar -xOf ARCHIVE LAYER | tar -xzf - -C PARTIAL
+                    let mut member = Command::new("tar")
+                        .arg("-xOf")
+                        .arg(&self.archive)
+                        .arg(layer)
+                        .stdout(Stdio::piped())
                         .spawn()
                         .expect("running tar");
-                    let bytes = extract(&self.archive, layer);
-                    std::io::Write::write_all(&mut unpack.stdin.take().unwrap(), &bytes).unwrap();
-                    assert!(unpack.wait().unwrap().success(), "unpacking {layer}");
+                    let unpacked = Command::new("tar")
+                        .args(["-xzf", "-", "-C"])
+                        .arg(partial.path())
+                        .stdin(member.stdout.take().unwrap())
+                        .status()
+                        .expect("running tar");
+                    assert!(
+                        member.wait().unwrap().success() && unpacked.success(),
+                        "unpacking {layer}"
+                    );
                 }
                 // Another test process may have won the race: its copy is the same.
                 let _ = std::fs::rename(partial.path(), &rootfs);

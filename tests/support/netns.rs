@@ -167,22 +167,19 @@ pub struct NetHandle {
 }
 
 impl NetHandle {
-    /// Runs `f` on a thread that has entered the network namespace: sockets it makes live there.
-    pub fn within<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+    /// A TCP connection to `addr` inside the namespace, made by a thread that entered it (the
+    /// socket stays there).
+    pub fn connect(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
         let net = Arc::clone(&self.net);
         std::thread::spawn(move || {
             // SAFETY: a fresh thread entering a network namespace affects only itself.
-            let rc = unsafe { libc::setns(net.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-            f()
+            if unsafe { libc::setns(net.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         })
         .join()
         .expect("the thread inside the namespace")
-    }
-
-    /// A TCP connection to `addr` inside the namespace.
-    pub fn connect(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
-        self.within(move || TcpStream::connect_timeout(&addr, Duration::from_secs(5)))
     }
 }
 

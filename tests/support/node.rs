@@ -31,13 +31,14 @@ pub const POD_CIDR: &str = "10.88.0.0/16";
 /// Cluster DNS's ClusterIP (the kubelet's `clusterDNS`).
 pub const DNS_SERVICE_IP: &str = "10.0.0.10";
 
-/// A running node, stopped when dropped: the kubelet and the node's daemons by PID, then every
-/// container with the PID namespace, then the pods' cgroups; the mounts go with the namespace.
+/// A running node, stopped when dropped: its daemons and every container with the PID
+/// namespace (its init killed by PID), then the pods' cgroups; the mounts go with the namespace.
 pub struct Node {
     /// The API server and controller manager, inside the node's namespaces.
     pub cp: ControlPlane,
     netns: Arc<Netns>,
     dir: tempfile::TempDir,
+    /// The `nsenter` of each daemon (their logs' writers); the daemons end with the namespace.
     daemons: Vec<Proc>,
     /// The pods' cgroup parent under every cgroup v1 hierarchy.
     cgroup_root: String,
@@ -86,8 +87,9 @@ impl Node {
             cgroup_root,
             _one_at_a_time: one_at_a_time,
         };
-        node.start_containerd();
-        node.import(&pause_image());
+        let pause = pause_image();
+        node.start_containerd(&pause.reference);
+        node.import(&pause);
         node.start_kubelet();
         node.start_daemon(
             "kube-scheduler",
@@ -99,27 +101,18 @@ impl Node {
             ],
         );
         node.start_kube_proxy();
-        let ready = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            wait_until("the node Ready", Duration::from_secs(120), || {
-                node.cp
-                    .kubectl_output(&[
-                        "get",
-                        "node",
-                        NODE_NAME,
-                        "-o",
-                        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-                    ])
-                    .stdout
-                    == b"True"
-            })
-        }));
-        if ready.is_err() {
-            panic!(
-                "--- kubelet ---\n{}\n--- containerd ---\n{}",
-                node.log("kubelet"),
-                node.log("containerd")
-            );
-        }
+        node.wait_until("the node Ready", Duration::from_secs(120), || {
+            node.cp
+                .kubectl_output(&[
+                    "get",
+                    "node",
+                    NODE_NAME,
+                    "-o",
+                    "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+                ])
+                .stdout
+                == b"True"
+        });
         super::dns::deploy(&node);
         node
     }
@@ -141,7 +134,7 @@ impl Node {
         self.daemons.push(proc);
     }
 
-    fn start_containerd(&mut self) {
+    fn start_containerd(&mut self, sandbox_image: &str) {
         let root = self.path("containerd");
         let cni = self.path("cni");
         std::fs::create_dir_all(cni.join("net.d")).unwrap();
@@ -195,7 +188,7 @@ state = "{root}/state"
 "#,
             root = root.display(),
             sock = self.socket().display(),
-            pause = pause_image().reference,
+            pause = sandbox_image,
             cni = cni.display(),
         );
         std::fs::create_dir_all(&root).unwrap();
@@ -215,16 +208,8 @@ state = "{root}/state"
 
     fn start_kubelet(&mut self) {
         // The kubelet wants its cgroup root in every hierarchy before it starts.
-        for entry in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                let _ = std::fs::create_dir_all(
-                    entry.path().join(self.cgroup_root.trim_start_matches('/')),
-                );
-            }
+        for dir in self.cgroup_dirs() {
+            let _ = std::fs::create_dir_all(dir);
         }
         let config = serde_json::json!({
             "apiVersion": "kubelet.config.k8s.io/v1beta1",
@@ -343,26 +328,15 @@ state = "{root}/state"
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
-    /// Runs a shell script in the node's namespaces (`ip`, `iptables`, `curl` as the node sees it).
-    pub fn sh(&self, script: &str) -> String {
-        self.netns.sh(script)
-    }
-
-    /// The folder of the kubelet's pod logs.
-    pub fn pod_logs(&self) -> PathBuf {
-        self.path("pod-logs")
-    }
-
-    /// Removes the pods' cgroups (empty once their processes are gone), deepest first.
-    fn remove_cgroups(&self) {
-        for entry in std::fs::read_dir("/sys/fs/cgroup")
+    /// The pods' cgroup root in each cgroup v1 hierarchy.
+    fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        std::fs::read_dir("/sys/fs/cgroup")
             .into_iter()
             .flatten()
             .flatten()
-        {
-            let root = entry.path().join(self.cgroup_root.trim_start_matches('/'));
-            remove_tree(&root);
-        }
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path().join(self.cgroup_root.trim_start_matches('/')))
+            .collect()
     }
 }
 
@@ -377,24 +351,14 @@ fn remove_tree(dir: &Path) {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        // The kubelet first (it would restart containers), then the other daemons.
-        for proc in self.daemons.iter_mut().rev() {
-            proc.stop(Duration::from_secs(5));
-        }
+        // The daemons, their shims and containers all live in the PID namespace: one kill.
         self.netns.kill_all();
-        // Containers' processes take a moment to leave their cgroups.
+        // Containers' processes take a moment to leave their cgroups; empty ones go deepest
+        // first.
         for _ in 0..50 {
-            self.remove_cgroups();
-            let left = std::fs::read_dir("/sys/fs/cgroup")
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|e| {
-                    e.path()
-                        .join(self.cgroup_root.trim_start_matches('/'))
-                        .exists()
-                });
-            if !left {
+            let dirs = self.cgroup_dirs();
+            dirs.iter().for_each(|d| remove_tree(d));
+            if !dirs.iter().any(|d| d.exists()) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
