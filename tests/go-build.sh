@@ -1,5 +1,6 @@
-# Sourced by tests/controlplane/build.sh and tests/eso/build.sh: build Go tools once, into a
-# folder of target/ keyed by the pinned module set.
+# Sourced by the build.sh of each Go module under tests/ (controlplane, eso, helm, coredns): build
+# Go tools once, into a folder of target/ keyed by the pinned module set. The sourcing script sets
+# `here` to its module's folder.
 
 # module_key DIR: 12 hex digits of DIR's go.mod and go.sum, so a version bump rebuilds.
 module_key() {
@@ -15,7 +16,7 @@ build_into() {
   rm -rf "$out.tmp" && mkdir -p "$out.tmp"
   start=$(date +%s)
   (
-    cd "$(dirname "${BASH_SOURCE[1]}")"
+    cd "$here"
     export CGO_ENABLED=0 GOFLAGS=-mod=readonly
     "$build" "$out.tmp"
   ) >&2
@@ -32,4 +33,14 @@ prebuilt() {
   [ -x "$path" ] || { echo "build.sh: $1=$path is not an executable" >&2; exit 1; }
   echo "$path"
   exit 0
+}
+
+# build_once VAR DIR BINARY WHAT FUNCTION: prints the path of BINARY, from $VAR when set (a
+# prebuilt one), else from target/DIR/<module key>/, built there by FUNCTION the first time.
+build_once() {
+  local var=$1 dir=$2 binary=$3 what=$4 build=$5 out
+  prebuilt "$var"
+  out="$(cd "$here/../.." && pwd)/target/$dir/$(module_key "$here")"
+  [ -x "$out/$binary" ] || build_into "$out" "$what (or set $var)" "$build"
+  echo "$out/$binary"
 }

@@ -4,15 +4,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
-
 source "$here/../go-build.sh"
-prebuilt HELM_BIN
-out="$root/target/helm/$(module_key "$here")"
-if [ -x "$out/helm" ]; then
-  echo "$out/helm"
-  exit 0
-fi
 
 build() {
   # Stamped as Helm's own Makefile does: its version, and the Kubernetes version of its client-go
@@ -28,5 +20,4 @@ build() {
   done
   go build -trimpath -ldflags="$flags" -o "$1/helm" helm.sh/helm/v3/cmd/helm
 }
-build_into "$out" "Helm (or set HELM_BIN)" build
-echo "$out/helm"
+build_once HELM_BIN helm helm "Helm" build
