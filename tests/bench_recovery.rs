@@ -30,7 +30,10 @@ use std::{
 };
 
 use futures::{StreamExt, stream};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{Pod, Secret},
+};
 use kube::{
     Api,
     api::{ListParams, Patch, PatchParams},
@@ -40,8 +43,14 @@ use serde_json::{Value, json};
 use support::{
     Run,
     controlplane::{bins, repo},
+    eso_pods,
     kube_api::KubeApi,
     many::{Many, create_external_secrets},
+    node::Node,
+    node_stack::NodeStack,
+    openbao::OpenBao,
+    outage::Outage,
+    recovery_pods,
     seed::Seed,
     stack::{Parts, Stack, ready_condition},
 };
@@ -52,6 +61,8 @@ const ES_REFRESH: &str = "15s";
 const TICK_EVERY: Duration = Duration::from_secs(60);
 /// Where in the minute Vault comes back: seconds after a tick.
 const PHASES: [u64; 6] = [0, 10, 20, 30, 40, 50];
+/// On the node: inside the 45 s a CronJob run awaits Vault, and just after it.
+const NODE_PHASES: [u64; 2] = [10, 50];
 /// Give up on a cell this long after Vault is ready (ESO's backoff cap is 7 minutes).
 const GIVE_UP: Duration = Duration::from_secs(600);
 const NEW_PASSWORD: &str = "after-the-outage";
@@ -60,54 +71,30 @@ const SCALE: usize = 1000;
 const LOGIN_WINDOW: Duration = Duration::from_secs(300);
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Outage {
-    /// `sys/seal` for 3 minutes: the store is validated every 5 minutes, so it stays Ready.
-    ShortSeal,
-    /// The Vault process restarted (raft: back sealed), unsealed after 6 minutes: the store's
-    /// periodic validation falls inside and it degrades.
-    RestartedSealed,
-    /// The path to Vault cut for 3 minutes (the relay stand-in); Vault's process runs on.
-    CutPath,
-}
-
-impl Outage {
-    fn length(self) -> Duration {
-        match self {
-            Outage::ShortSeal | Outage::CutPath => Duration::from_secs(180),
-            Outage::RestartedSealed => Duration::from_secs(360),
-        }
-    }
-
-    fn title(self) -> &'static str {
-        match self {
-            Outage::ShortSeal => "3-min seal (store stays Ready)",
-            Outage::RestartedSealed => "Vault restarted, unsealed after 6 min (store degrades)",
-            Outage::CutPath => "path to a running Vault cut for 3 min (Vault's clock unchanged)",
-        }
-    }
-
-    fn short(self) -> &'static str {
-        match self {
-            Outage::ShortSeal => "3-min seal",
-            Outage::RestartedSealed => "6-min outage",
-            Outage::CutPath => "3-min cut path",
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Arm {
     EsoAlone,
     Peer,
     EsoRecovery,
 }
 
-impl Arm {
-    fn name(self) -> &'static str {
+/// Where a cell runs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
+enum Place {
+    /// On the node, as a cluster runs it: ESO's pods (one replica each), OpenBao's pod,
+    /// eso-recovery's CronJob ticking by itself. One node per place, its cells one after another.
+    Node,
+    /// As [`Place::Node`], ESO's controller in HA: 2 replicas with leader election.
+    NodeHa,
+    /// Its own stack of processes ([`Stack`]): ESO's controller with the kubelet stand-in, the
+    /// tool ticking from the harness; many at once.
+    Processes,
+}
+
+impl Place {
+    fn eso_values(self) -> &'static [&'static str] {
         match self {
-            Arm::EsoAlone => "ESO alone",
-            Arm::Peer => "shell peer (bench/peer.sh)",
-            Arm::EsoRecovery => "eso-recovery",
+            Place::NodeHa => &["replicaCount=2", "leaderElect=true"],
+            Place::Node | Place::Processes => &[],
         }
     }
 }
@@ -117,6 +104,7 @@ impl Arm {
 struct Spec {
     outage: Outage,
     arm: Arm,
+    place: Place,
     /// Seconds after a tick at which Vault comes back (none for ESO alone: it has no ticks).
     phase: Option<u64>,
     /// ExternalSecrets beside the design's one (the scale row), or 0.
@@ -135,6 +123,22 @@ struct Sample {
     extra_synced: usize,
 }
 
+impl Spec {
+    /// The tool, and where it ran, in a table's words.
+    fn tool(&self) -> String {
+        let arm = match self.arm {
+            Arm::EsoAlone => "ESO alone",
+            Arm::Peer => "shell peer (bench/peer.sh)",
+            Arm::EsoRecovery => "eso-recovery",
+        };
+        match self.place {
+            Place::Node => format!("{arm}, node"),
+            Place::NodeHa => format!("{arm}, node, ESO in HA"),
+            Place::Processes => format!("{arm}, processes"),
+        }
+    }
+}
+
 /// What one cell saw.
 struct Cell {
     spec: Spec,
@@ -143,7 +147,8 @@ struct Cell {
     samples: Vec<Sample>,
     /// Each tick of the tool: when it started, and its outcome.
     ticks: Vec<(f64, String)>,
-    /// When ESO's new process started (the kubelet stand-in's restart), if it did.
+    /// When ESO was restarted (the kubelet stand-in started its new process; on the node, the
+    /// `restartedAt` eso-recovery wrote), if it was.
     eso_restarted: Option<f64>,
     /// The scale row: logins in the first 5 minutes after Vault was ready, and in all.
     logins: Option<(usize, usize)>,
@@ -179,6 +184,9 @@ struct Observer {
     external_secrets: Api<DynamicObject>,
     secrets: Api<Secret>,
     extra_secrets: Api<Secret>,
+    /// ESO's controller Deployment and eso-recovery's pods, in `security`.
+    deployments: Api<Deployment>,
+    pods: Api<Pod>,
 }
 
 impl Observer {
@@ -195,11 +203,41 @@ impl Observer {
             ),
             secrets: Api::namespaced(api.client.clone(), "db"),
             extra_secrets: Api::namespaced(api.client.clone(), "apps"),
+            deployments: Api::namespaced(api.client.clone(), "security"),
+            pods: Api::namespaced(api.client.clone(), "security"),
             api,
         }
     }
 
-    fn sample(&self, t: f64, stack: &Stack, extra: usize) -> Sample {
+    /// The `restartedAt` on ESO's controller's pod template.
+    fn restarted_at(&self) -> Option<String> {
+        let d = self
+            .api
+            .block_on(self.deployments.get_opt(eso_pods::DEPLOYMENTS[0]))
+            .ok()
+            .flatten()?;
+        d.spec?
+            .template
+            .metadata?
+            .annotations?
+            .remove("kubectl.kubernetes.io/restartedAt")
+    }
+
+    /// eso-recovery's CronJob's pods, as JSON.
+    fn runs(&self) -> Vec<Value> {
+        let lp = ListParams::default().labels("app.kubernetes.io/name=eso-recovery");
+        self.api
+            .block_on(self.pods.list(&lp))
+            .map(|l| {
+                l.items
+                    .iter()
+                    .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn sample(&self, t: f64, bao: &OpenBao, password: &str, extra: usize) -> Sample {
         let ready = |o: Option<DynamicObject>| {
             o.map(|o| {
                 ready_condition(&serde_json::to_value(o).unwrap_or(Value::Null))["status"] == "True"
@@ -210,7 +248,7 @@ impl Observer {
             s.data
                 .as_ref()
                 .and_then(|d| d.get("POSTGRES_PASSWORD"))
-                .is_some_and(|v| v.0 == NEW_PASSWORD.as_bytes())
+                .is_some_and(|v| v.0 == password.as_bytes())
         };
         let (store, es, secret, extra_secrets) = self.api.block_on(async {
             tokio::join!(
@@ -231,7 +269,7 @@ impl Observer {
         });
         Sample {
             t,
-            vault_ready: stack.bao.health_code() == 200,
+            vault_ready: bao.health_code() == 200,
             store_ready: ready(store.ok().flatten()),
             es_ready: ready(es.ok().flatten()),
             synced: secret.ok().flatten().is_some_and(|s| new_password(&s)),
@@ -425,7 +463,7 @@ fn run_cell(spec: Spec) -> Cell {
         if cell.eso_restarted.is_none() && stack.eso.starts() > 1 {
             cell.eso_restarted = Some(secs(Instant::now()));
         }
-        let sample = observer.sample(secs(Instant::now()), &stack, spec.extra);
+        let sample = observer.sample(secs(Instant::now()), &stack.bao, NEW_PASSWORD, spec.extra);
         let all_synced = sample.synced && (spec.extra == 0 || sample.extra_synced == spec.extra);
         let done = ready_at.is_some() && all_synced && sample.store_ready && sample.es_ready;
         cell.samples.push(sample);
@@ -453,11 +491,15 @@ fn run_cell(spec: Spec) -> Cell {
             }
             // A little more, so the picture shows the end.
             std::thread::sleep(Duration::from_secs(2));
-            cell.samples
-                .push(observer.sample(secs(Instant::now()), &stack, spec.extra));
+            cell.samples.push(observer.sample(
+                secs(Instant::now()),
+                &stack.bao,
+                NEW_PASSWORD,
+                spec.extra,
+            ));
             eprintln!(
                 "cell done: {} / {:?} / phase {:?} / {} more ExternalSecrets: synced {:?} s after Vault was ready",
-                spec.arm.name(),
+                spec.tool(),
                 spec.outage,
                 spec.phase,
                 spec.extra,
@@ -466,6 +508,159 @@ fn run_cell(spec: Spec) -> Cell {
             return cell;
         }
         std::thread::sleep(poll);
+    }
+}
+
+/// eso-recovery's `--cooldown` as the chart sets it: a cell's outage ends no sooner after the
+/// group's last restart.
+const COOLDOWN: Duration = Duration::from_secs(300);
+
+/// One node for `group` (ESO installed for its place; eso-recovery's chart unless it is ESO
+/// alone), its cells played one after another.
+fn run_node_group(group: Vec<Spec>) -> Vec<Cell> {
+    let place = group[0].place;
+    let with_recovery = group.iter().any(|s| s.arm == Arm::EsoRecovery);
+    let seed = Seed {
+        es_refresh: ES_REFRESH.into(),
+        ..Seed::design()
+    };
+    let stack = NodeStack::start(
+        Node::start_beside_others(),
+        seed,
+        place.eso_values(),
+        with_recovery.then_some(&[][..]),
+    );
+    let observer = Observer::new(&stack.node.cp.admin_kubeconfig);
+    group
+        .into_iter()
+        .enumerate()
+        .map(|(i, spec)| run_node_cell(&stack, &observer, spec, &format!("{NEW_PASSWORD}-{i}")))
+        .collect()
+}
+
+/// Seconds to add to a return at `at` so it falls `phase` seconds into a minute, where the
+/// CronJob's `* * * * *` ticks.
+fn to_phase(at: jiff::Timestamp, phase: Option<u64>) -> Duration {
+    let Some(phase) = phase else {
+        return Duration::ZERO;
+    };
+    let into_minute = at.as_millisecond().rem_euclid(60_000) as u64;
+    Duration::from_millis((phase * 1000 + 60_000 - into_minute) % 60_000)
+}
+
+/// One cell on the node: the new password, then the outage, held for its length and until
+/// `phase` seconds after a tick of the CronJob; then Vault back, and the wait for the Secret.
+fn run_node_cell(stack: &NodeStack, observer: &Observer, spec: Spec, password: &str) -> Cell {
+    let node = &stack.node;
+    let length = spec.outage.length();
+    if spec.arm == Arm::EsoRecovery
+        && let Some(last) = observer
+            .restarted_at()
+            .and_then(|a| a.parse::<jiff::Timestamp>().ok())
+    {
+        let earliest = last
+            + jiff::SignedDuration::try_from(COOLDOWN + Duration::from_secs(15))
+                .unwrap_or_default();
+        let end_if_now =
+            jiff::Timestamp::now() + jiff::SignedDuration::try_from(length).unwrap_or_default();
+        if let Ok(wait) = Duration::try_from(earliest - end_if_now) {
+            std::thread::sleep(wait);
+        }
+    }
+    stack.rotate_then_begin(password, spec.outage);
+    let start = Instant::now();
+    let start_wall = jiff::Timestamp::now();
+    let secs = |i: Instant| i.duration_since(start).as_secs_f64();
+    let back_at = start
+        + length
+        + to_phase(
+            start_wall + jiff::SignedDuration::try_from(length).unwrap_or_default(),
+            spec.phase,
+        );
+    let since_start = |at: &str| {
+        at.parse::<jiff::Timestamp>()
+            .ok()
+            .and_then(|t| (t - start_wall).total(jiff::Unit::Second).ok())
+    };
+    let restarted_before = observer.restarted_at();
+    let mut cell = Cell {
+        spec,
+        ready: length.as_secs_f64(),
+        samples: Vec::new(),
+        ticks: Vec::new(),
+        eso_restarted: None,
+        logins: None,
+    };
+    // The CronJob's pods seen so far: when each was made, and its outcome once it ended.
+    let mut runs: Vec<(String, f64, Option<String>)> = Vec::new();
+    let mut poll = |cell: &mut Cell| {
+        for pod in observer.runs() {
+            let name = recovery_pods::name(&pod);
+            if !runs.iter().any(|(n, _, _)| *n == name) {
+                let made = since_start(
+                    pod["metadata"]["creationTimestamp"]
+                        .as_str()
+                        .unwrap_or_default(),
+                );
+                runs.push((name.clone(), made.unwrap_or_default(), None));
+            }
+            let ended = ["Succeeded", "Failed"]
+                .iter()
+                .any(|p| pod["status"]["phase"] == *p);
+            if let Some(run) = runs.iter_mut().find(|(n, _, o)| *n == name && o.is_none())
+                && ended
+            {
+                let (_, summary) = recovery_pods::summary(node, &pod);
+                run.2 = Some(
+                    summary["outcome"]
+                        .as_str()
+                        .unwrap_or("no summary")
+                        .to_string(),
+                );
+            }
+        }
+        let restarted = observer.restarted_at();
+        if cell.eso_restarted.is_none() && restarted != restarted_before {
+            cell.eso_restarted = restarted.as_deref().and_then(since_start);
+        }
+    };
+    let mut ready_at: Option<Instant> = None;
+    let mut polled = 0;
+    loop {
+        let now = Instant::now();
+        if ready_at.is_none() && now >= back_at {
+            stack.end(spec.outage);
+            let at = Instant::now();
+            cell.ready = secs(at);
+            ready_at = Some(at);
+        }
+        if polled % 8 == 0 {
+            poll(&mut cell);
+        }
+        polled += 1;
+        let sample = observer.sample(secs(Instant::now()), &stack.bao, password, 0);
+        let done = ready_at.is_some() && sample.synced && sample.store_ready && sample.es_ready;
+        cell.samples.push(sample);
+        if done || ready_at.is_some_and(|r| now > r + GIVE_UP) {
+            std::thread::sleep(Duration::from_secs(2));
+            poll(&mut cell);
+            cell.samples
+                .push(observer.sample(secs(Instant::now()), &stack.bao, password, 0));
+            cell.ticks = runs
+                .iter()
+                .filter(|(_, t, _)| *t >= 0.0)
+                .map(|(_, t, o)| (*t, o.clone().unwrap_or_else(|| "running".into())))
+                .collect();
+            eprintln!(
+                "cell done: {} / {:?} / phase {:?}: synced {:?} s after Vault was ready",
+                spec.tool(),
+                spec.outage,
+                spec.phase,
+                cell.synced()
+            );
+            return cell;
+        }
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 
@@ -499,32 +694,40 @@ fn median_and_worst(cells: &[&Cell]) -> (Option<f64>, Option<f64>) {
 
 fn table(cells: &[Cell]) -> String {
     let mut out = String::from(
-        "| outage | tool | Secret synced, s after Vault ready: median | worst | by phase (0, 10, … 50 s after a tick) |\n|---|---|---|---|---|\n",
+        "| outage | tool | Secret synced, s after Vault ready: median | worst | by phase (Vault back so many s after a tick) |\n|---|---|---|---|---|\n",
     );
+    let mut tools: Vec<(Place, u8, String)> = cells
+        .iter()
+        .filter(|c| c.spec.extra == 0)
+        .map(|c| (c.spec.place, c.spec.arm as u8, c.spec.tool()))
+        .collect();
+    tools.sort();
+    tools.dedup();
     for outage in [Outage::ShortSeal, Outage::RestartedSealed, Outage::CutPath] {
-        for arm in [Arm::EsoAlone, Arm::Peer, Arm::EsoRecovery] {
+        for (_, _, tool) in &tools {
             let mut these: Vec<&Cell> = cells
                 .iter()
-                .filter(|c| c.spec.outage == outage && c.spec.arm == arm && c.spec.extra == 0)
+                .filter(|c| c.spec.outage == outage && c.spec.tool() == *tool && c.spec.extra == 0)
                 .collect();
             if these.is_empty() {
                 continue;
             }
             these.sort_by_key(|c| c.spec.phase);
             let (median, worst) = median_and_worst(&these);
-            let phases: Vec<String> = these.iter().map(|c| fmt_secs(c.synced())).collect();
+            let phases: Vec<String> = these
+                .iter()
+                .map(|c| match c.spec.phase {
+                    Some(p) => format!("{p} s: {}", fmt_secs(c.synced())),
+                    None => format!("{} (no ticks)", fmt_secs(c.synced())),
+                })
+                .collect();
             let _ = writeln!(
                 out,
-                "| {} | {} | **{}** | **{}** | {} |",
+                "| {} | {tool} | **{}** | **{}** | {} |",
                 outage.title(),
-                arm.name(),
                 fmt_secs(median),
                 fmt_secs(worst),
-                if arm == Arm::EsoAlone {
-                    format!("{} (no ticks)", phases.join(", "))
-                } else {
-                    phases.join(", ")
-                }
+                phases.join(", ")
             );
         }
     }
@@ -540,7 +743,7 @@ fn scale_table(cells: &[Cell]) -> String {
         let _ = writeln!(
             out,
             "| {} | **{}** | {} | {early} | {all} |",
-            c.spec.arm.name(),
+            c.spec.tool(),
             fmt_secs(c.synced()),
             fmt_secs(c.recovered(|s| s.synced)),
         );
@@ -574,7 +777,7 @@ fn svg(cells: &[&Cell]) -> String {
             s,
             r#"<text x="10" y="{}" font-weight="bold">{}</text><text x="10" y="{}">{}{}</text>"#,
             y + 12.0,
-            c.spec.arm.name(),
+            c.spec.tool(),
             y + 28.0,
             c.spec.outage.short(),
             c.spec
@@ -658,31 +861,50 @@ fn svg(cells: &[&Cell]) -> String {
     s
 }
 
-/// Every cell, the longest first (the scale row, then the long outage) so the pool ends
-/// together.
+/// Every cell of `ESO_BENCH_ONLY`'s part: `node` (the default: the node's, in three groups of
+/// one node each: ESO alone, eso-recovery, eso-recovery with ESO in HA), `processes` (the
+/// process stacks': the peer beside ESO alone and eso-recovery, and the scale row), `outages`
+/// or `scale` (a part of those), or `all`. The longest first (the scale row, then the long
+/// outage), so the pool ends together.
 fn specs() -> Vec<Spec> {
-    let only = std::env::var("ESO_BENCH_ONLY").unwrap_or_default();
+    let only = std::env::var("ESO_BENCH_ONLY").unwrap_or_else(|_| "node".into());
     let mut specs = Vec::new();
     for arm in [Arm::EsoAlone, Arm::EsoRecovery] {
         specs.push(Spec {
             outage: Outage::ShortSeal,
             arm,
+            place: Place::Processes,
             phase: (arm == Arm::EsoRecovery).then_some(30),
             extra: SCALE,
         });
     }
     for outage in [Outage::RestartedSealed, Outage::ShortSeal, Outage::CutPath] {
-        specs.push(Spec {
-            outage,
-            arm: Arm::EsoAlone,
-            phase: None,
-            extra: 0,
-        });
+        for place in [Place::Node, Place::Processes] {
+            specs.push(Spec {
+                outage,
+                arm: Arm::EsoAlone,
+                place,
+                phase: None,
+                extra: 0,
+            });
+        }
         for arm in [Arm::Peer, Arm::EsoRecovery] {
             for phase in PHASES {
                 specs.push(Spec {
                     outage,
                     arm,
+                    place: Place::Processes,
+                    phase: Some(phase),
+                    extra: 0,
+                });
+            }
+        }
+        for place in [Place::Node, Place::NodeHa] {
+            for phase in NODE_PHASES {
+                specs.push(Spec {
+                    outage,
+                    arm: Arm::EsoRecovery,
+                    place,
                     phase: Some(phase),
                     extra: 0,
                 });
@@ -690,12 +912,27 @@ fn specs() -> Vec<Spec> {
         }
     }
     specs.retain(|s| match only.as_str() {
-        "" => true,
+        "all" => true,
+        "node" => s.place != Place::Processes,
+        "processes" => s.place == Place::Processes,
         "scale" => s.extra > 0,
-        "outages" => s.extra == 0,
-        other => panic!("ESO_BENCH_ONLY={other}: use scale or outages"),
+        "outages" => s.place == Place::Processes && s.extra == 0,
+        other => panic!("ESO_BENCH_ONLY={other}: use node, processes, outages, scale or all"),
     });
     specs
+}
+
+/// The node's cells, one node per group: eso-recovery's cells by place, ESO alone on its own.
+fn node_groups(specs: &[Spec]) -> Vec<Vec<Spec>> {
+    let mut groups: Vec<Vec<Spec>> = Vec::new();
+    for spec in specs.iter().filter(|s| s.place != Place::Processes) {
+        let key = |s: &Spec| (s.place, s.arm);
+        match groups.iter_mut().find(|g| key(&g[0]) == key(spec)) {
+            Some(g) => g.push(*spec),
+            None => groups.push(vec![*spec]),
+        }
+    }
+    groups
 }
 
 #[test]
@@ -705,26 +942,41 @@ fn time_from_vault_ready_to_the_secret_synced() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(8);
-    let mut specs = specs();
-    specs.reverse(); // popped from the end
-    let queue = Arc::new(Mutex::new(specs));
+    let specs = specs();
     let cells = Arc::new(Mutex::new(Vec::new()));
-    let workers: Vec<_> = (0..parallel)
-        .map(|i| {
-            let (queue, cells) = (Arc::clone(&queue), Arc::clone(&cells));
+    // Each node group in its own thread, its cells one after another on its node.
+    let mut workers: Vec<JoinHandle<()>> = node_groups(&specs)
+        .into_iter()
+        .enumerate()
+        .map(|(i, group)| {
+            let cells = Arc::clone(&cells);
             std::thread::spawn(move || {
-                // Stagger the start-ups: several control planes at once on two cores.
-                std::thread::sleep(Duration::from_secs(10 * i as u64));
-                loop {
-                    let Some(spec) = queue.lock().unwrap().pop() else {
-                        break;
-                    };
-                    let cell = run_cell(spec);
-                    cells.lock().unwrap().push(cell);
-                }
+                std::thread::sleep(Duration::from_secs(30 * i as u64));
+                let done = run_node_group(group);
+                cells.lock().unwrap().extend(done);
             })
         })
         .collect();
+    let mut pool: Vec<Spec> = specs
+        .into_iter()
+        .filter(|s| s.place == Place::Processes)
+        .collect();
+    pool.reverse(); // popped from the end
+    let queue = Arc::new(Mutex::new(pool));
+    workers.extend((0..parallel).map(|i| {
+        let (queue, cells) = (Arc::clone(&queue), Arc::clone(&cells));
+        std::thread::spawn(move || {
+            // Stagger the start-ups: several control planes at once on two cores.
+            std::thread::sleep(Duration::from_secs(10 * i as u64));
+            loop {
+                let Some(spec) = queue.lock().unwrap().pop() else {
+                    break;
+                };
+                let cell = run_cell(spec);
+                cells.lock().unwrap().push(cell);
+            }
+        })
+    }));
     for w in workers {
         w.join().expect("a benchmark cell failed");
     }
@@ -732,8 +984,8 @@ fn time_from_vault_ready_to_the_secret_synced() {
     println!(
         "\nTime from Vault ready (unsealed, or the path restored) until the Secret holds Vault's \
          value (ESO v0.16.2, OpenBao on raft, ExternalSecret refreshInterval {ES_REFRESH}, the \
-         design's store with no refreshInterval; the tools tick every {} s as the CronJob, \
-         eso-recovery with the chart's defaults):\n",
+         design's store with no refreshInterval; eso-recovery with the chart's defaults, ticking \
+         every {} s: on the node its CronJob, on process stacks the harness):\n",
         TICK_EVERY.as_secs()
     );
     println!("{}", table(&cells));
@@ -743,7 +995,7 @@ fn time_from_vault_ready_to_the_secret_synced() {
     for c in &cells {
         println!(
             "{} / {:?} / phase {:?}: ticks {:?}; ESO restarted {}",
-            c.spec.arm.name(),
+            c.spec.tool(),
             c.spec.outage,
             c.spec.phase,
             c.ticks
@@ -754,12 +1006,19 @@ fn time_from_vault_ready_to_the_secret_synced() {
                 .map_or("never".into(), |t| format!("{:+.1}s", t - c.ready))
         );
     }
-    // The picture: one lane set per tool and outage, Vault back 30 s after a tick.
+    // The picture: one lane set per tool and outage, from the node when it ran (Vault back
+    // 10 s after a tick), else from the process stacks (30 s after).
+    let on_node = cells.iter().any(|c| c.spec.place != Place::Processes);
     let mut shown: Vec<&Cell> = cells
         .iter()
-        .filter(|c| c.spec.extra == 0 && c.spec.phase.is_none_or(|p| p == 30))
+        .filter(|c| c.spec.extra == 0 && (c.spec.place != Place::Processes) == on_node)
+        .filter(|c| {
+            c.spec
+                .phase
+                .is_none_or(|p| p == if on_node { 10 } else { 30 })
+        })
         .collect();
-    shown.sort_by_key(|c| (c.spec.outage as u8, c.spec.arm as u8));
+    shown.sort_by_key(|c| (c.spec.outage as u8, c.spec.place, c.spec.arm as u8));
     if !shown.is_empty() {
         let picture = std::env::var_os("ESO_BENCH_TIMELINE")
             .map(PathBuf::from)

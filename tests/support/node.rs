@@ -42,16 +42,27 @@ pub struct Node {
     daemons: Vec<Proc>,
     /// The pods' cgroup parent under every cgroup v1 hierarchy.
     cgroup_root: String,
-    /// Held while the node runs: one node at a time per test process (a node's control plane,
+    /// Held while a test's node runs: one at a time per test process (a node's control plane,
     /// daemons and pods fill this machine's two cores).
-    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
+    _one_at_a_time: Option<std::sync::MutexGuard<'static, ()>>,
 }
 
 impl Node {
-    /// Starts the node and waits until it is Ready, with the pause image imported.
+    /// Starts the node and waits until it is Ready, with the pause image imported; another
+    /// test's node in this process first ends.
     pub fn start() -> Node {
         static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let one_at_a_time = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        Self::start_with(Some(one_at_a_time))
+    }
+
+    /// As [`Node::start`], beside other nodes: for the benchmark, whose cells are long and
+    /// mostly idle. Each node has its own namespaces, cgroups and control plane.
+    pub fn start_beside_others() -> Node {
+        Self::start_with(None)
+    }
+
+    fn start_with(one_at_a_time: Option<std::sync::MutexGuard<'static, ()>>) -> Node {
         install_packages();
         let bins = bins();
         for b in ["kubelet", "kube-scheduler", "kube-proxy", "pause"] {
@@ -268,6 +279,73 @@ state = "{root}/state"
             "kube-proxy",
             &[&format!("--config={}", path.display()), "--v=1"],
         );
+    }
+
+    /// Kills the container of the one pod matching `selector` in `namespace` (SIGKILL, through
+    /// containerd, as an OOM kill or a crash ends it) and waits until the kubelet has started it
+    /// again.
+    pub fn kill_container(&self, namespace: &str, selector: &str) {
+        let pod =
+            || self.cp.get_json(&["pods", "-n", namespace, "-l", selector])["items"][0].clone();
+        let status = pod()["status"]["containerStatuses"][0].clone();
+        let restarts = status["restartCount"].as_i64().unwrap_or_default();
+        let id = status["containerID"]
+            .as_str()
+            .and_then(|c| c.strip_prefix("containerd://"))
+            .unwrap_or_else(|| panic!("no running container for {selector}: {status}"))
+            .to_string();
+        let out = self.ctr(&["tasks", "kill", "--signal", "SIGKILL", &id]);
+        assert!(
+            out.status.success(),
+            "killing {selector}'s container: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.wait_until(
+            &format!("{selector}'s container started again"),
+            Duration::from_secs(60),
+            || {
+                let status = pod()["status"]["containerStatuses"][0].clone();
+                status["restartCount"].as_i64().unwrap_or_default() > restarts
+                    && status["state"]["running"].is_object()
+            },
+        );
+    }
+
+    /// Drops every packet the node forwards to the pod matching `selector` on `port` (what a
+    /// NetworkPolicy or a firewall change does): pods reach it no longer, through its Service
+    /// or not, and connections already open hang. The harness's relay, which starts on the
+    /// node, still does. [`Node::restore_path`] lifts it.
+    pub fn cut_path(&self, namespace: &str, selector: &str, port: u16) {
+        self.netns.sh(&format!(
+            "iptables -I FORWARD 1 {}",
+            self.drop_rule(namespace, selector, port)
+        ));
+    }
+
+    /// Lifts what [`Node::cut_path`] set.
+    pub fn restore_path(&self, namespace: &str, selector: &str, port: u16) {
+        self.netns.sh(&format!(
+            "iptables -D FORWARD {}",
+            self.drop_rule(namespace, selector, port)
+        ));
+    }
+
+    fn drop_rule(&self, namespace: &str, selector: &str, port: u16) -> String {
+        let ip = self.cp.kubectl(&[
+            "get",
+            "pods",
+            "-n",
+            namespace,
+            "-l",
+            selector,
+            "-o",
+            "jsonpath={.items[0].status.podIP}",
+        ]);
+        let ip: std::net::IpAddr = ip
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("no pod IP for {selector}: {ip:?}"));
+        format!("-d {ip} -p tcp --dport {port} -j DROP")
     }
 
     /// The node's namespaces.

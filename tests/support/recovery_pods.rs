@@ -1,0 +1,98 @@
+//! eso-recovery as its Helm chart installs it on a [`Node`], with the image built from the
+//! repository's Dockerfile, and the CronJob's pods as an operator watches them: their phases,
+//! their logs and the summary line each run ends with.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{
+    helm::{self, chart},
+    image::built,
+    node::Node,
+};
+
+/// The chart installed into `security` as a user installs it (plus `sets`, as `--set` takes
+/// them), with the image imported into the node.
+pub fn install(node: &Node, sets: &[&str]) {
+    let image = built();
+    node.import(image);
+    let (repository, tag) = image.reference.rsplit_once(':').expect("a tagged image");
+    let (registry, repository) = repository.split_once('/').expect("a registry");
+    let mut all = vec![
+        format!("image.registry={registry}"),
+        format!("image.repository={repository}"),
+        format!("image.tag={tag}"),
+    ];
+    all.extend(sets.iter().map(|s| s.to_string()));
+    let args: Vec<String> = all
+        .into_iter()
+        .flat_map(|s| ["--set".to_string(), s])
+        .collect();
+    let out = helm::install(
+        &node.cp.admin_kubeconfig,
+        "eso-recovery",
+        &chart(),
+        "security",
+        &args,
+    );
+    assert!(
+        out.status.success(),
+        "helm install: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The CronJob's pods, oldest first.
+pub fn runs(node: &Node) -> Vec<Value> {
+    let pods = node.cp.get_json(&[
+        "pods",
+        "-n",
+        "security",
+        "-l",
+        "app.kubernetes.io/name=eso-recovery",
+        "--sort-by=.metadata.creationTimestamp",
+    ]);
+    pods["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// The first of the CronJob's pods that is not in `seen` and reaches one of `phases`.
+pub fn next_run(node: &Node, seen: &[String], phases: &[&str], limit: Duration) -> Value {
+    let mut found = Value::Null;
+    node.wait_until(
+        &format!("a new run of the CronJob {phases:?}"),
+        limit,
+        || {
+            found = runs(node)
+                .into_iter()
+                .filter(|p| !seen.iter().any(|s| *s == name(p)))
+                .find(|p| phases.iter().any(|ph| p["status"]["phase"] == *ph))
+                .unwrap_or(Value::Null);
+            !found.is_null()
+        },
+    );
+    found
+}
+
+/// A pod's name.
+pub fn name(pod: &Value) -> String {
+    pod["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The pod's log (the kubelet's file, through the API server) and its summary line (Null if it
+/// has none yet).
+pub fn summary(node: &Node, pod: &Value) -> (String, Value) {
+    let out = node
+        .cp
+        .kubectl_output(&["logs", "-n", "security", &name(pod)]);
+    let logs = String::from_utf8_lossy(&out.stdout).into_owned();
+    let summary = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"] == "summary")
+        .unwrap_or(Value::Null);
+    (logs, summary)
+}
