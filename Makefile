@@ -4,13 +4,13 @@
 test:            ## the whole suite, installing what it needs (what CI runs)
 	scripts/test.sh
 
-demo:            ## the incident, played on a local control plane and OpenBao
+demo:            ## the incident, played on a one-node cluster: OpenBao, ESO and the CronJob as pods
 	scripts/demo.sh
 
 bench:           ## eso-recovery against the shell CronJob people write instead
 	bench/run.sh
 
-bench-recovery:  ## seconds from the unseal to the Secret synced: ESO alone, the peer, eso-recovery
+bench-recovery:  ## seconds from Vault back to the Secret synced, on the node: ESO alone, eso-recovery, ESO in HA
 	bench/recovery.sh
 
 controlplane:    ## build etcd, kube-apiserver, kube-controller-manager, kubectl once

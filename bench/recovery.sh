@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # `make bench-recovery`: seconds from "Vault ready" until the Secret holds Vault's value again,
-# for ESO alone, bench/peer.sh and eso-recovery ticking as the CronJob does, after a 3-minute
-# seal, a 6-minute outage and a 3-minute cut path, Vault back at six phases of the minute; and
-# 1,000 ExternalSecrets after a seal (tests/bench_recovery.rs: 41 real stacks, ESO_BENCH_PARALLEL
-# at once, default 8; ESO_BENCH_ONLY=outages or scale for a part). Installs curl (for the peer)
-# from Debian if missing, prints the tables and writes docs/recovery-timeline.svg.
+# after a 3-minute seal, a 6-minute outage (Vault's container killed, back sealed) and a 3-minute
+# cut path (the node's packet filter), on real nodes (tests/bench_recovery.rs): ESO alone,
+# eso-recovery's CronJob ticking by itself, and the same with ESO in HA, one node each, Vault back
+# 10 and 50 s after a tick (about 45 minutes). ESO_BENCH_ONLY=processes instead runs the process
+# stacks (ESO's controller with the kubelet stand-in, 41 of them, ESO_BENCH_PARALLEL at once,
+# default 8): bench/peer.sh beside ESO alone and eso-recovery at six phases, and 1,000
+# ExternalSecrets after a seal; `outages` or `scale` for a part of those, `all` for everything.
+# Installs curl (for the peer) from Debian if missing, prints the tables and writes
+# docs/recovery-timeline.svg.
 set -euo pipefail
 if ! command -v curl >/dev/null; then
   apt-get update -qq && apt-get install -y -qq curl

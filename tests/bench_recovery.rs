@@ -1,16 +1,25 @@
 //! The headline figure: seconds from "Vault ready" until the Secret holds Vault's value again,
-//! for ESO alone, the shell CronJob peer (`bench/peer.sh`) and eso-recovery, after three kinds of
-//! outage: a short seal (the store stays Ready), a long one (Vault restarted, back sealed; the
-//! store degrades), and a cut path to a Vault that runs on (its clock does not move).
+//! after three kinds of outage: a short seal (the store stays Ready), a long one (Vault
+//! restarted, back sealed; the store degrades), and a cut path to a Vault that runs on (its
+//! clock does not move).
 //!
-//! Each cell has its own real stack (control plane, OpenBao on raft, ESO's real controller, the
-//! design's objects), up to `ESO_BENCH_PARALLEL` (default 8) at once. The tools tick as a
-//! per-minute CronJob does, each tick in the background, one at a time (`concurrencyPolicy:
-//! Forbid`), eso-recovery with the CronJob's own environment as `manifests/` (= the chart's
-//! defaults) sets it, so it awaits Vault for 45 s of its minute. Vault comes back at six phases
-//! of the minute: 0, 10, … 50 s after a tick. The password is written to Vault while ESO's
-//! process is stopped, just before the outage, so "synced" means ESO read Vault after it.
+//! On the node (the default): real nodes as a cluster runs them ([`NodeStack`]): OpenBao's pod,
+//! ESO's pods from its chart, eso-recovery's chart with its CronJob ticking by itself. Three
+//! nodes at once, each playing its cells one after another: ESO alone; eso-recovery; and
+//! eso-recovery with ESO's controller in HA (2 replicas, leader election). Vault comes back 10
+//! and 50 s after a tick (inside the 45 s a run awaits it, and just after). The outage is Vault's
+//! container killed (the kubelet starts it again, sealed), a seal, or the node's packet filter
+//! dropping what pods send to Vault's pod. The new password is written right after one of the
+//! ExternalSecret's refreshes, just before the outage, so "synced" means ESO read Vault after it.
+//! The figure includes all a cluster adds: the tick, the Job's pod start, the rollout's pod
+//! replacement and, in HA, the new leader's wait for the old lease.
 //!
+//! On process stacks (`ESO_BENCH_ONLY=processes`): each cell its own stack (control plane,
+//! OpenBao on raft, ESO's real controller with the kubelet stand-in), up to
+//! `ESO_BENCH_PARALLEL` (default 8) at once, for the comparison with the shell CronJob peer
+//! (`bench/peer.sh`): the tools tick from the harness as a per-minute CronJob does, one at a
+//! time (`concurrencyPolicy: Forbid`), eso-recovery with the CronJob's own environment, Vault
+//! back at six phases of the minute; ESO's process is stopped while the password is written.
 //! A scale row: 1,000 ExternalSecrets on the store, all failed during a seal (a force-sync each,
 //! the seal on), for ESO alone and eso-recovery: the time until the last is synced, and the
 //! Kubernetes-auth logins OpenBao's audit log counts in the first 5 minutes.

@@ -1,16 +1,24 @@
-//! The incident, played for a newcomer with ESO's real controller: a local control plane,
-//! OpenBao on raft storage, ESO syncing the design's ExternalSecret, and eso-recovery running as
-//! its CronJob would. Not part of the suite (it narrates rather than asserts much): `make demo`.
+//! The incident, played for a newcomer on a real one-node cluster: the control plane, containerd,
+//! the kubelet, kube-proxy and CoreDNS; OpenBao as a pod on raft storage with Kubernetes auth;
+//! ESO's real controller from its own chart; eso-recovery from its chart, its CronJob ticking
+//! every minute by itself. The demo never runs eso-recovery: it plays the outage (Vault's
+//! container killed, back sealed), unseals, and shows what an operator would see with kubectl.
+//! Not part of the suite (it narrates rather than asserts much): `make demo`.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use support::{
-    Run,
     controlplane::ControlPlane,
+    node::Node,
+    node_stack::NodeStack,
+    outage::Outage,
+    procs::wait_until,
+    recovery_pods::{name, next_run, runs},
     seed::Seed,
-    stack::{FIRST_PASSWORD, Stack},
+    stack::FIRST_PASSWORD,
 };
 
 fn say(text: &str) {
@@ -28,9 +36,9 @@ fn show(cp: &ControlPlane, args: &[&str]) {
 }
 
 /// The store and the ExternalSecret as `kubectl get` shows them, and the Secret's value.
-fn state(stack: &Stack) {
+fn state(stack: &NodeStack) {
     show(
-        &stack.cp,
+        &stack.node.cp,
         &["get", "clustersecretstore,externalsecret", "-A"],
     );
     println!(
@@ -39,68 +47,86 @@ fn state(stack: &Stack) {
     );
 }
 
-fn recover(stack: &Stack, extra: &[&str]) -> Run {
-    println!(
-        "$ eso-recovery --vault-addr={} {}",
-        stack.bao.addr,
-        extra.join(" ")
-    );
-    let r = stack.recover_with_env(extra, &[("ESO_RECOVERY_LOG_FORMAT", "text")]);
-    print!("{}{}", r.stderr, r.stdout);
-    println!("(exit {} after {:?})", r.code, r.elapsed);
-    r
+/// The log of one of the CronJob's runs, as `kubectl logs` shows it.
+fn run_log(stack: &NodeStack, pod: &Value) {
+    show(&stack.node.cp, &["logs", "-n", "security", &name(pod)]);
+}
+
+fn seen(stack: &NodeStack) -> Vec<String> {
+    runs(&stack.node).iter().map(name).collect()
 }
 
 #[test]
 #[ignore = "the demo: make demo"]
 fn incident() {
     say(
-        "Starting a control plane (etcd, kube-apiserver, kube-controller-manager), OpenBao on raft storage with Kubernetes auth, and ESO's real controller (v0.16.2)",
+        "Starting a one-node cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, containerd with runc, the kubelet, kube-proxy and CoreDNS, all inside namespaces of the demo's own",
+    );
+    let node = Node::start();
+    say(
+        "Installing OpenBao (a pod on raft storage behind the Service `vault`), ESO v0.16.2 from its chart, the design's objects, and eso-recovery from its chart",
     );
     println!(
-        "(the design's objects verbatim; the store validates every 5 s and the ExternalSecret refreshes every 5 s, so the demo takes about two minutes)"
+        "(the store validates every 5 s and the ExternalSecret refreshes every 5 s, so the demo takes a few minutes)"
     );
-    let mut stack = Stack::start(Seed::with_real_eso(Some(5), "5s"));
-    say("1. Normal operation: ESO synced the Secret from Vault; the CronJob's run exits at once");
-    state(&stack);
-    recover(&stack, &[]);
+    let seed = Seed {
+        store_refresh: Some(5),
+        es_refresh: "5s".into(),
+        ..Seed::design()
+    };
+    let stack = NodeStack::start(node, seed, &[], Some(&["config.logFormat=text"]));
+    let cp = &stack.node.cp;
 
     say(
-        "2. Vault restarts and comes back sealed: ESO's store goes Ready=False (Argo CD: Degraded), the ExternalSecret fails and backs off",
+        "1. Normal operation: ESO synced the Secret from Vault; each minute the CronJob's run exits at once",
     );
-    stack.restart_vault_sealed();
+    show(cp, &["get", "pods", "-n", "security"]);
+    state(&stack);
+    let first = next_run(
+        &stack.node,
+        &[],
+        &["Succeeded", "Failed"],
+        Duration::from_secs(120),
+    );
+    run_log(&stack, &first);
+
+    say(
+        "2. Vault's container dies (here: SIGKILL through containerd); the kubelet starts it again and it comes back sealed. A new password was written just before",
+    );
+    stack.rotate_then_begin("rotated-before-the-outage", Outage::RestartedSealed);
     println!("sys/health now answers {}", stack.bao.health_code());
-    stack.wait_for_external_secret_failing("db", "postgres-secret", Duration::from_secs(30));
-    let failing_since = Instant::now();
-    support::procs::wait_until("the store Ready=False", Duration::from_secs(30), || {
-        stack.store_ready()["status"] == "False"
+    show(cp, &["get", "pods", "-n", "security", "-l", "app=vault"]);
+    wait_until("the store Ready=False", Duration::from_secs(60), || {
+        stack.store_degraded() && stack.external_secret_failing()
     });
+    println!(
+        "ESO's store goes Ready=False (Argo CD: Degraded); the ExternalSecret fails and backs off"
+    );
     state(&stack);
 
     say(
-        "3. eso-recovery waits: restarting ESO while Vault is sealed would only start the backoff again",
+        "3. The CronJob's next run finds Vault sealed and waits for it (45 s): restarting ESO now would only start the backoff again",
     );
-    recover(&stack, &[]);
+    let before = seen(&stack);
+    let running = next_run(&stack.node, &before, &["Running"], Duration::from_secs(90));
+    std::thread::sleep(Duration::from_secs(12));
+    run_log(&stack, &running);
 
-    say("(the outage goes on for a while: ESO's backoff doubles, 1, 2, 4 … 32 s)");
-    std::thread::sleep(Duration::from_secs(45).saturating_sub(failing_since.elapsed()));
-
-    say(
-        "4. An operator unseals Vault and rotates the password (`bao kv patch secret/postgres-secret POSTGRES_PASSWORD=…`)",
-    );
-    stack.bao.unseal();
-    stack.rotate("rotated-after-the-unseal");
+    say("4. An operator unseals Vault (`bao operator unseal`)");
+    stack.end(Outage::RestartedSealed);
+    let unsealed = Instant::now();
     println!("sys/health now answers {}", stack.bao.health_code());
-    println!("ESO is still in its backoff: the Secret still holds the old value");
-    state(&stack);
 
-    say(
-        "5. The CronJob's next run: Vault is ready, ESO is stuck, so it restarts ESO's Deployments",
+    say("5. The waiting run sees Vault ready and ESO stuck: it restarts ESO's three Deployments");
+    let done = next_run(
+        &stack.node,
+        &before,
+        &["Succeeded", "Failed"],
+        Duration::from_secs(90),
     );
-    let run_at = Instant::now();
-    recover(&stack, &[]);
+    run_log(&stack, &done);
     show(
-        &stack.cp,
+        cp,
         &[
             "get",
             "deployments",
@@ -111,7 +137,7 @@ fn incident() {
         ],
     );
     show(
-        &stack.cp,
+        cp,
         &[
             "events",
             "-n",
@@ -120,23 +146,28 @@ fn incident() {
             "deployment/external-secrets",
         ],
     );
-    stack.eso.wait_for_starts(2, Duration::from_secs(30));
+    wait_until("the Secret synced", Duration::from_secs(60), || {
+        stack.password().as_deref() == Some("rotated-before-the-outage")
+    });
     println!(
-        "(no kubelet here: the harness replaced the ESO process when kube-controller-manager made the new ReplicaSet)"
+        "the Secret holds Vault's new value {:.1} s after the unseal (it held {FIRST_PASSWORD:?}); the kubelet replaced ESO's pods:",
+        unsealed.elapsed().as_secs_f64()
     );
-    stack.wait_for_password("rotated-after-the-unseal", Duration::from_secs(30));
-    println!(
-        "the Secret holds Vault's new value {:.1} s after eso-recovery's run began (it held {FIRST_PASSWORD:?})",
-        run_at.elapsed().as_secs_f64()
-    );
+    show(cp, &["get", "pods", "-n", "security"]);
     state(&stack);
 
-    say("6. A minute later the CronJob runs again: inside the cooldown, nothing to do");
-    recover(&stack, &[]);
     say(
-        "7. Even past the cooldown it restarts at most once per outage: ESO was restarted after Vault came back",
+        "6. A minute later the CronJob runs again: ESO was restarted after Vault came back, nothing to do",
     );
-    recover(&stack, &["--cooldown=0s"]);
+    let after = next_run(
+        &stack.node,
+        &seen(&stack),
+        &["Succeeded", "Failed"],
+        Duration::from_secs(90),
+    );
+    run_log(&stack, &after);
 
-    say("Done: everything started here is stopped as the demo exits");
+    say(
+        "Done: everything started here (the pods, the node's daemons, its namespaces) is stopped as the demo exits",
+    );
 }
