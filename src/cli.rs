@@ -75,9 +75,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// What `--version` prints: Cargo's version, the commit and the target of this build (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ESO_RECOVERY_COMMIT"),
+    ", target ",
+    env!("ESO_RECOVERY_TARGET"),
+    ")"
+);
+
 /// The parsed command line.
 #[derive(Debug, Parser)]
-#[command(name = "eso-recovery", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(name = "eso-recovery", version = VERSION, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Vault's address, as for the Vault CLI.
     #[arg(long, env = "VAULT_ADDR", value_name = "URL",

@@ -576,3 +576,37 @@ fn help_documents_the_flags() {
         assert!(r.stdout.contains(needle), "--help lacks {needle}");
     }
 }
+
+#[test]
+fn version_names_the_version_the_commit_and_the_target() {
+    let r = eso(None, &["--version"], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let commit = std::env::var("ESO_RECOVERY_COMMIT")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .or(head)
+        .unwrap_or_else(|| "unknown".into());
+    let host = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let host = host
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .unwrap_or("unknown");
+    assert_eq!(
+        r.stdout.trim(),
+        format!(
+            "eso-recovery {} (commit {commit}, target {host})",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+}
