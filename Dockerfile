@@ -14,9 +14,11 @@ FROM scratch
 ARG TARGETARCH
 ARG VERSION=dev
 ARG REVISION=unknown
+# Cargo.toml's `repository`, passed in by scripts/build-image.sh.
+ARG SOURCE=unknown
 LABEL org.opencontainers.image.title="eso-recovery" \
       org.opencontainers.image.description="Restarts the External Secrets Operator once Vault is back and ESO is still stuck" \
-      org.opencontainers.image.source="https://github.com/your-org/eso-recovery" \
+      org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}"
