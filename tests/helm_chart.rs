@@ -306,7 +306,7 @@ fn each_value_changes_exactly_what_it_should() {
         pinned[cron]
             .pointer("/spec/jobTemplate/spec/template/spec/containers/0/image")
             .unwrap(),
-        &json!(format!("ghcr.io/your-org/eso-recovery@{digest}"))
+        &json!(format!("{}@{digest}", support::release::published_image()))
     );
 }
 

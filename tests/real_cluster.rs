@@ -80,7 +80,12 @@ fn manifests_apply_cleanly_with_no_pod_security_warning() {
     assert_eq!(cronjob["spec"]["concurrencyPolicy"], "Forbid");
     assert_eq!(
         cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"],
-        "ghcr.io/your-org/eso-recovery:0.1.0"
+        format!(
+            "{}:{}",
+            support::release::published_image(),
+            env!("CARGO_PKG_VERSION")
+        )
+        .as_str()
     );
 
     // The check can fail: the same namespace warns about a pod template that is not restricted.
