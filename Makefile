@@ -1,5 +1,5 @@
 # Entry points; each is one script under scripts/.
-.PHONY: test demo bench bench-recovery controlplane eso image
+.PHONY: test demo bench bench-recovery controlplane eso image release
 
 test:            ## the whole suite, installing what it needs (what CI runs)
 	scripts/test.sh
@@ -21,3 +21,6 @@ eso:             ## build ESO's controller (v0.16.2) once
 
 image:           ## the container image, built offline by buildah into target/image/*.oci.tar
 	scripts/build-image.sh
+
+release:         ## everything a tag publishes, built offline into dist/: make release VERSION=x.y.z
+	scripts/release.sh $(VERSION)

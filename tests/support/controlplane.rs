@@ -25,8 +25,14 @@ pub fn repo() -> PathBuf {
 
 /// Runs one of the build scripts (path from the repository root) and returns the path it printed.
 pub fn script(path: &str) -> PathBuf {
+    script_with(path, &[])
+}
+
+/// As [`script`], with arguments.
+pub fn script_with(path: &str, args: &[&str]) -> PathBuf {
     let out = Command::new("bash")
         .arg(repo().join(path))
+        .args(args)
         .output()
         .unwrap_or_else(|e| panic!("running {path}: {e}"));
     assert!(

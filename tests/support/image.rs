@@ -156,19 +156,50 @@ pub fn scratch(name: &str, files: &[(&Path, &str)], user: &str, entrypoint: &[&s
     read(&archive)
 }
 
-fn read(archive: &Path) -> Image {
-    let json = |member: &str| -> Value {
-        serde_json::from_slice(&extract(archive, member))
-            .unwrap_or_else(|e| panic!("{member} in {}: {e}", archive.display()))
-    };
-    let blob = |digest: &str| format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
-    let index = json("index.json");
+/// A multi-arch archive (`scripts/build-image.sh amd64 arm64`): the index's digest and each
+/// platform's image, in the index's order.
+pub fn platforms(archive: &Path) -> (String, Vec<Image>) {
+    let (digest, reference) = top(archive);
+    let index = member_json(archive, &blob(&digest));
+    let images = index["manifests"]
+        .as_array()
+        .expect("an image index")
+        .iter()
+        .map(|m| image(archive, m["digest"].as_str().unwrap(), &reference))
+        .collect();
+    (digest, images)
+}
+
+/// The archive's one entry: its digest and `org.opencontainers.image.ref.name`.
+fn top(archive: &Path) -> (String, String) {
+    let index = member_json(archive, "index.json");
     let entry = &index["manifests"][0];
     let digest = entry["digest"].as_str().expect("a manifest").to_string();
     let reference = entry["annotations"]["org.opencontainers.image.ref.name"]
         .as_str()
         .unwrap_or_default()
         .to_string();
+    (digest, reference)
+}
+
+fn member_json(archive: &Path, member: &str) -> Value {
+    serde_json::from_slice(&extract(archive, member))
+        .unwrap_or_else(|e| panic!("{member} in {}: {e}", archive.display()))
+}
+
+fn blob(digest: &str) -> String {
+    format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"))
+}
+
+fn read(archive: &Path) -> Image {
+    let (digest, reference) = top(archive);
+    image(archive, &digest, &reference)
+}
+
+fn image(archive: &Path, digest: &str, reference: &str) -> Image {
+    let json = |member: &str| member_json(archive, member);
+    let digest = digest.to_string();
+    let reference = reference.to_string();
     let manifest = json(&blob(&digest));
     let id = manifest["config"]["digest"].as_str().unwrap().to_string();
     let config = json(&blob(&id));

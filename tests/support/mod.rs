@@ -20,7 +20,9 @@ pub mod outage;
 pub mod pki;
 pub mod procs;
 pub mod recovery_pods;
+pub mod registry;
 pub mod relay;
+pub mod release;
 pub mod seed;
 pub mod stack;
 
@@ -66,7 +68,20 @@ impl Run {
 /// Runs the built `eso-recovery` with only the environment given (plus PATH), JSON logs, and a
 /// hard limit of 90 s after which it is killed (a hang is then a test failure, not a stuck CI).
 pub fn eso(kubeconfig: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eso-recovery"));
+    run_program(&[env!("CARGO_BIN_EXE_eso-recovery")], kubeconfig, args, env)
+}
+
+/// As [`eso`], for another build of it: `program` is the binary, or a runner and the binary
+/// (`qemu-aarch64-static`, the release's arm64 build).
+pub fn run_program(
+    program: &[impl AsRef<std::ffi::OsStr>],
+    kubeconfig: Option<&Path>,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
+    let (first, rest) = program.split_first().expect("a program to run");
+    let mut cmd = Command::new(first);
+    cmd.args(rest);
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", std::env::temp_dir())

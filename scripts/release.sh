@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Everything a tag publishes, built offline into dist/ (`make release VERSION=x.y.z`; the forge's
+# release workflow runs the same). VERSION is first written into every file that states it
+# (scripts/set-version.sh: a no-op when the checkout already says it, as a tagged one does).
+#   eso-recovery-vV-linux-{amd64,arm64}         static binaries (scripts/build-static.sh)
+#   eso-recovery-vV-linux-{amd64,arm64}.tar.gz  each binary with LICENSE and README.md
+#   eso-recovery-vV.cdx.json                    CycloneDX SBOM of the Rust dependencies
+#   eso-recovery-vV.oci.tar                     the image index, amd64 and arm64 (scripts/build-image.sh)
+#   eso-recovery-V.tgz                          the Helm chart, version and appVersion V
+#   eso-recovery.yaml                           the krew manifest (.krew.yaml) with the archives' URLs and sha256s
+#   checksums.txt                               sha256 of each file above
+# The archives are reproducible: sorted members, owner 0, mtime of the commit, gzip with no name.
+# Usage: scripts/release.sh VERSION
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+CARGO_CYCLONEDX_VERSION=0.5.9
+version=${1:-}
+[ -n "$version" ] || { echo "usage: scripts/release.sh VERSION   (or: make release VERSION=x.y.z)" >&2; exit 2; }
+scripts/set-version.sh "$version"
+tag=v$version
+repository=$(sed -n 's/^repository = "\(.*\)"/\1/p' Cargo.toml | head -1)
+epoch=$(git log -1 --format=%ct 2>/dev/null || date +%s)
+start=$(date +%s)
+step() { printf '==> %s (%ss)\n' "$*" "$(( $(date +%s) - start ))" >&2; }
+
+dist=$PWD/dist
+rm -rf "$dist" && mkdir -p "$dist"
+for arch in amd64 arm64; do
+  step "static binary, linux/$arch"
+  bin=$(scripts/build-static.sh "$arch")
+  name=eso-recovery-$tag-linux-$arch
+  install -m 0755 "$bin" "$dist/$name"
+  stage=$(mktemp -d)
+  install -m 0755 "$bin" "$stage/eso-recovery"
+  install -m 0644 LICENSE README.md "$stage/"
+  tar -C "$stage" --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" --format=gnu \
+    -cf - eso-recovery LICENSE README.md | gzip -9n > "$dist/$name.tar.gz"
+  rm -rf "$stage"
+done
+
+step "SBOM (cargo-cyclonedx $CARGO_CYCLONEDX_VERSION)"
+tools=$PWD/target/tools
+if ! "$tools/bin/cargo-cyclonedx" cyclonedx --version 2>/dev/null | grep -q " $CARGO_CYCLONEDX_VERSION\$"; then
+  cargo install --quiet --locked --root "$tools" "cargo-cyclonedx@$CARGO_CYCLONEDX_VERSION" >&2
+fi
+# The dependencies the shipped binary is built with (no dev- or build-only crates), resolved for
+# linux (both targets resolve the same crates).
+"$tools/bin/cargo-cyclonedx" cyclonedx --quiet --format json --spec-version 1.5 \
+  --target x86_64-unknown-linux-gnu --no-build-deps --override-filename eso-recovery-sbom >&2
+mv eso-recovery-sbom.json "$dist/eso-recovery-$tag.cdx.json"
+
+step "image index, linux/amd64 and linux/arm64 (buildah)"
+cp "$(scripts/build-image.sh amd64 arm64)" "$dist/eso-recovery-$tag.oci.tar"
+
+step "Helm chart"
+helm=${HELM_BIN:-$(tests/helm/build.sh)}
+"$helm" package charts/eso-recovery --version "$version" --app-version "$version" -d "$dist" >&2
+
+step "krew manifest"
+python3 - "$dist" "$tag" "$repository" <<'PY'
+import hashlib, pathlib, re, sys
+dist, tag, repository = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+template = pathlib.Path(".krew.yaml").read_text()
+def uri_and_sha(m):
+    indent, uri = m.group(1), m.group(2).replace("{{ .TagName }}", tag)
+    if not uri.startswith(f"{repository}/releases/download/{tag}/"):
+        sys.exit(f"release.sh: .krew.yaml: {uri} is not under {repository}/releases/download/{tag}/")
+    archive = dist / uri.rsplit("/", 1)[1]
+    if not archive.is_file():
+        sys.exit(f"release.sh: .krew.yaml names {archive.name}, which the release did not build")
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    return f"{indent}uri: {uri}\n{indent}sha256: {sha}"
+text = re.sub(r'^( *)\{\{addURIAndSha "([^"]+)" \.TagName \}\}$', uri_and_sha, template, flags=re.M)
+text = text.replace("{{ .TagName }}", tag)
+if "{{" in text:
+    sys.exit("release.sh: .krew.yaml has a template action this script does not fill in")
+(dist / "eso-recovery.yaml").write_text(text)
+PY
+
+(cd "$dist" && sha256sum -- * > checksums.txt)
+step "done: $dist"
+ls -l "$dist" >&2

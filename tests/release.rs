@@ -1,0 +1,751 @@
+//! The release as a user gets it. `scripts/release.sh` builds dist/ (static binaries for amd64 and
+//! arm64, their archives, the SBOM, the multi-arch image index, the chart, the krew manifest);
+//! `scripts/publish.sh` pushes it to a real OCI registry on 127.0.0.1 (CNCF distribution, the
+//! stand-in for ghcr.io), signed by cosign with a key made for the test. Then, as a user: cosign
+//! verifies it (and refuses what is unsigned or altered), helm installs the chart from the
+//! registry, krew installs the plugin from its archive, and the arm64 build runs a real check
+//! under qemu. Every tool the test runs is kept off the network: a proxy that refuses stands in
+//! for everything but 127.0.0.1.
+
+mod support;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use base64::Engine;
+use serde_json::Value;
+use support::{
+    controlplane::{ControlPlane, bins, repo},
+    expect,
+    helm::{helm_bin, install},
+    image::platforms,
+    openbao::OpenBao,
+    registry::{Registry, release_tool},
+    release::{Dist, elf, metadata, published_image, repository, value},
+    run_program,
+    seed::Seed,
+};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const EM_X86_64: u16 = 0x3E;
+const EM_AARCH64: u16 = 0xB7;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// `key: value` of a YAML file, at any depth (the first one).
+fn yaml_value(text: &str, key: &str) -> String {
+    value(text.lines().map(str::trim_start), key).unwrap_or_else(|| panic!("no {key}:"))
+}
+
+/// `cmd` with no network beyond 127.0.0.1: every proxy variable points at a port that refuses,
+/// so a tool that tried to reach sigstore, GitHub or a module proxy fails instead.
+fn offline<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", home)
+        .env("TUF_ROOT", home.join("tuf"))
+        .env("HTTPS_PROXY", "http://127.0.0.1:1")
+        .env("HTTP_PROXY", "http://127.0.0.1:1")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sha256(path: &Path) -> String {
+    let out = ok(
+        Command::new("sha256sum").arg(path).output().unwrap(),
+        "sha256sum",
+    );
+    out.split_whitespace().next().unwrap().to_string()
+}
+
+fn head_commit() -> String {
+    let out = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    ok(out, "git rev-parse").trim().to_string()
+}
+
+#[test]
+fn every_file_states_the_version_and_the_image_the_release_names() {
+    let image = published_image();
+    let chart = read("charts/eso-recovery/Chart.yaml");
+    assert_eq!(yaml_value(&chart, "version"), VERSION, "Chart.yaml version");
+    assert_eq!(yaml_value(&chart, "appVersion"), VERSION, "appVersion");
+    assert_eq!(yaml_value(&chart, "home"), repository(), "Chart.yaml home");
+
+    let values = read("charts/eso-recovery/values.yaml");
+    assert_eq!(
+        format!(
+            "{}/{}",
+            yaml_value(&values, "registry"),
+            yaml_value(&values, "repository")
+        ),
+        image,
+        "the chart's default image"
+    );
+    let kustomization = read("manifests/kustomization.yaml");
+    assert_eq!(yaml_value(&kustomization, "newName"), image);
+    assert_eq!(yaml_value(&kustomization, "newTag"), VERSION);
+    assert!(
+        metadata("charts").starts_with(image.split('/').next().unwrap()),
+        "the chart and the image are published to the same registry"
+    );
+
+    // The krew template: the repository's release archives, linux amd64 and arm64, the binary.
+    let krew = read(".krew.yaml");
+    assert_eq!(yaml_value(&krew, "homepage"), repository());
+    assert_eq!(yaml_value(&krew, "version"), "{{ .TagName }}");
+    let download = format!("{}/releases/download/{{{{ .TagName }}}}", repository());
+    let uris: Vec<&str> = krew
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("{{addURIAndSha \""))
+        .map(|l| l.split('"').next().unwrap())
+        .collect();
+    assert_eq!(
+        uris,
+        ["amd64", "arm64"]
+            .map(|arch| format!("{download}/eso-recovery-{{{{ .TagName }}}}-linux-{arch}.tar.gz")),
+    );
+    assert_eq!(krew.matches("bin: eso-recovery\n").count(), 2);
+
+    // Nothing still points users at a placeholder.
+    for path in [
+        "README.md",
+        "Dockerfile",
+        "charts/eso-recovery/values.yaml",
+        "charts/eso-recovery/Chart.yaml",
+        "manifests/kustomization.yaml",
+        ".krew.yaml",
+    ] {
+        assert!(!read(path).contains("your-org"), "{path} names your-org");
+    }
+}
+
+#[test]
+fn set_version_fills_every_file_and_refuses_what_is_not_semver() {
+    let root = tempfile::tempdir().unwrap();
+    let files = [
+        "Cargo.toml",
+        "Cargo.lock",
+        "charts/eso-recovery/Chart.yaml",
+        "charts/eso-recovery/values.yaml",
+        "manifests/kustomization.yaml",
+    ];
+    for file in files {
+        let to = root.path().join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(repo().join(file), &to).unwrap();
+    }
+    let set = |version: &str| {
+        Command::new(repo().join("scripts/set-version.sh"))
+            .arg(version)
+            .arg(root.path())
+            .output()
+            .unwrap()
+    };
+    let now = |file: &str| std::fs::read_to_string(root.path().join(file)).unwrap();
+
+    ok(set("2.3.4-rc.1"), "set-version.sh 2.3.4-rc.1");
+    let cargo = now("Cargo.toml");
+    assert_eq!(
+        value(cargo.lines(), "version").as_deref(),
+        Some("2.3.4-rc.1")
+    );
+    assert!(
+        now("Cargo.lock").contains("name = \"eso-recovery\"\nversion = \"2.3.4-rc.1\"\n"),
+        "Cargo.lock's own entry"
+    );
+    let chart = now("charts/eso-recovery/Chart.yaml");
+    assert_eq!(yaml_value(&chart, "version"), "2.3.4-rc.1");
+    assert_eq!(yaml_value(&chart, "appVersion"), "2.3.4-rc.1");
+    let kustomization = now("manifests/kustomization.yaml");
+    assert_eq!(yaml_value(&kustomization, "newTag"), "2.3.4-rc.1");
+    assert_eq!(yaml_value(&kustomization, "newName"), published_image());
+    // Only those lines changed: every other line of every file is as it was.
+    for file in files {
+        let (before, after) = (read(file), now(file));
+        let changed = before
+            .lines()
+            .zip(after.lines())
+            .filter(|(b, a)| b != a)
+            .count();
+        assert_eq!(before.lines().count(), after.lines().count(), "{file}");
+        let expected = match file {
+            "Cargo.toml" | "Cargo.lock" | "manifests/kustomization.yaml" => 1,
+            "charts/eso-recovery/Chart.yaml" => 2,
+            _ => 0,
+        };
+        assert_eq!(changed, expected, "{file}: lines changed");
+    }
+    // Idempotent.
+    let snapshot: Vec<String> = files.iter().map(|f| now(f)).collect();
+    ok(set("2.3.4-rc.1"), "set-version.sh again");
+    assert_eq!(snapshot, files.map(now));
+
+    for bad in ["2.3", "v2.3.4", "2.3.4.5", "02.3.4"] {
+        let out = set(bad);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("VERSION={bad} is not a SemVer version")),
+            "{bad:?}: {stderr}"
+        );
+    }
+    assert_eq!(
+        snapshot,
+        files.map(now),
+        "a refused version changed nothing"
+    );
+}
+
+#[test]
+fn dist_holds_static_binaries_archives_an_sbom_the_image_index_the_chart_and_the_krew_manifest() {
+    let dist = Dist::built();
+    let tag = format!("v{VERSION}");
+
+    // checksums.txt names every other file, each with its sha256.
+    let sums = std::fs::read_to_string(dist.file("checksums.txt")).unwrap();
+    let mut named: Vec<&str> = Vec::new();
+    for line in sums.lines() {
+        let (sum, name) = line.split_once("  ").expect("sha256sum's format");
+        assert_eq!(sha256(&dist.file(name)), sum, "{name}");
+        named.push(name);
+    }
+    let mut files: Vec<String> = std::fs::read_dir(&dist.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "checksums.txt")
+        .collect();
+    files.sort();
+    named.sort();
+    assert_eq!(named, files);
+    assert_eq!(files.len(), 8, "{files:?}");
+
+    // Static binaries: no program interpreter, the architecture named.
+    let amd64 = dist.binary("amd64");
+    let arm64 = dist.binary("arm64");
+    assert_eq!(
+        elf(&amd64),
+        support::release::Elf {
+            machine: EM_X86_64,
+            interpreter: false
+        }
+    );
+    assert_eq!(
+        elf(&arm64),
+        support::release::Elf {
+            machine: EM_AARCH64,
+            interpreter: false
+        }
+    );
+    let version = ok(
+        Command::new(&amd64).arg("--version").output().unwrap(),
+        "--version",
+    );
+    assert_eq!(
+        version.trim(),
+        format!(
+            "eso-recovery {VERSION} (commit {}, target x86_64-unknown-linux-gnu)",
+            head_commit()
+        )
+    );
+
+    // Archives: the binary, LICENSE and README.md, owned by root, reproducible gzip.
+    for (arch, binary) in [("amd64", &amd64), ("arm64", &arm64)] {
+        let archive = dist.archive(arch);
+        let listing = ok(
+            Command::new("tar")
+                .args(["-tzvf"])
+                .arg(&archive)
+                .output()
+                .unwrap(),
+            "tar -t",
+        );
+        let members: Vec<(&str, &str, &str)> = listing
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f[0], f[1], *f.last().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            members,
+            [
+                ("-rw-r--r--", "0/0", "LICENSE"),
+                ("-rw-r--r--", "0/0", "README.md"),
+                ("-rwxr-xr-x", "0/0", "eso-recovery"),
+            ],
+            "{arch}"
+        );
+        let inside = Command::new("tar")
+            .arg("-xzOf")
+            .arg(&archive)
+            .arg("eso-recovery")
+            .output()
+            .unwrap();
+        assert!(inside.stdout == std::fs::read(binary).unwrap(), "{arch}");
+        let gz = std::fs::read(&archive).unwrap();
+        assert_eq!(&gz[3..8], &[0, 0, 0, 0, 0], "{arch}: a gzip name or mtime");
+    }
+
+    // The SBOM: CycloneDX, the crate and what it ships with, not the test-only crates.
+    let sbom: Value = serde_json::from_slice(&std::fs::read(dist.sbom()).unwrap()).unwrap();
+    assert_eq!(sbom["bomFormat"], "CycloneDX");
+    assert_eq!(sbom["metadata"]["component"]["name"], "eso-recovery");
+    assert_eq!(sbom["metadata"]["component"]["version"], VERSION);
+    let components: Vec<&str> = sbom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    for shipped in [
+        "kube-client",
+        "k8s-openapi",
+        "tokio",
+        "reqwest",
+        "rustls",
+        "clap",
+    ] {
+        assert!(components.contains(&shipped), "SBOM lacks {shipped}");
+    }
+    for test_only in ["proptest", "tower-test", "axum", "tempfile", "rcgen"] {
+        assert!(!components.contains(&test_only), "SBOM lists {test_only}");
+    }
+
+    // The image index: linux/amd64 and linux/arm64, each the nonroot image with its binary.
+    let (_, images) = platforms(&dist.image_index());
+    let archs: Vec<&str> = images
+        .iter()
+        .map(|i| i.config["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(archs, ["amd64", "arm64"]);
+    for (image, binary) in images.iter().zip([&amd64, &arm64]) {
+        assert_eq!(image.config["os"], "linux");
+        assert_eq!(image.user(), (65532, 65532));
+        let labels = &image.config["config"]["Labels"];
+        assert_eq!(
+            labels["org.opencontainers.image.source"],
+            repository().as_str()
+        );
+        assert_eq!(labels["org.opencontainers.image.version"], VERSION);
+        assert_eq!(
+            labels["org.opencontainers.image.revision"],
+            head_commit().as_str()
+        );
+        assert_eq!(labels["org.opencontainers.image.licenses"], "Apache-2.0");
+        let inside = image.rootfs().join("usr/local/bin/eso-recovery");
+        assert!(
+            std::fs::read(&inside).unwrap() == std::fs::read(binary).unwrap(),
+            "the {} image holds the release's binary",
+            image.config["architecture"]
+        );
+    }
+    assert_eq!(
+        elf(&images[1].rootfs().join("usr/local/bin/eso-recovery")).machine,
+        EM_AARCH64
+    );
+
+    // The chart: version and appVersion from VERSION.
+    let chart = ok(
+        Command::new("tar")
+            .arg("-xzOf")
+            .arg(dist.chart())
+            .arg("eso-recovery/Chart.yaml")
+            .output()
+            .unwrap(),
+        "tar -x Chart.yaml",
+    );
+    assert_eq!(yaml_value(&chart, "version"), VERSION);
+    assert_eq!(yaml_value(&chart, "appVersion"), VERSION);
+
+    // The krew manifest: this version, each archive's URL and its real sha256.
+    let krew = std::fs::read_to_string(dist.krew_manifest()).unwrap();
+    assert_eq!(yaml_value(&krew, "version"), tag);
+    assert!(!krew.contains("{{"), "{krew}");
+    let lines: Vec<&str> = krew.lines().map(str::trim).collect();
+    let mut seen = 0;
+    for pair in lines.windows(2) {
+        if let (Some(uri), Some(sum)) = (
+            pair[0].strip_prefix("uri: "),
+            pair[1].strip_prefix("sha256: "),
+        ) {
+            let name = uri.rsplit('/').next().unwrap();
+            assert_eq!(
+                uri,
+                format!("{}/releases/download/{tag}/{name}", repository())
+            );
+            assert_eq!(sum, sha256(&dist.file(name)), "{name}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 2, "{krew}");
+}
+
+/// A cosign key pair made for the test, and the password that opens it.
+struct Key {
+    dir: tempfile::TempDir,
+}
+
+const KEY_PASSWORD: &str = "release-test";
+
+impl Key {
+    fn generate() -> Key {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(release_tool("cosign"));
+        offline(&mut cmd, dir.path())
+            .arg("generate-key-pair")
+            .env("COSIGN_PASSWORD", KEY_PASSWORD)
+            .current_dir(dir.path());
+        ok(cmd.output().unwrap(), "cosign generate-key-pair");
+        Key { dir }
+    }
+
+    fn private(&self) -> PathBuf {
+        self.dir.path().join("cosign.key")
+    }
+
+    fn public(&self) -> PathBuf {
+        self.dir.path().join("cosign.pub")
+    }
+}
+
+/// `cosign ARGS` against the local registry, offline.
+fn cosign(args: &[&str]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(release_tool("cosign"));
+    offline(&mut cmd, home.path()).args(args).output().unwrap()
+}
+
+/// `cosign verify` with the public key, no transparency log (none was written), plain HTTP.
+fn verify(key: &Path, reference: &str) -> Output {
+    let key = key.display().to_string();
+    cosign(&[
+        "verify",
+        "--key",
+        &key,
+        "--insecure-ignore-tlog=true",
+        "--allow-http-registry",
+        reference,
+    ])
+}
+
+/// skopeo copy into the local registry (plain HTTP).
+fn push(from: &str, to: &str) {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("skopeo");
+    offline(&mut cmd, home.path()).args([
+        "copy",
+        "--quiet",
+        "--all",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        from,
+        to,
+    ]);
+    ok(cmd.output().unwrap(), &format!("skopeo copy {from} {to}"));
+}
+
+/// The release's image with one label added to its amd64 config, as an OCI layout: what someone
+/// who re-pushed the tag with a changed image would serve.
+fn altered_layout(index: &Path) -> tempfile::TempDir {
+    let layout = tempfile::tempdir().unwrap();
+    ok(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(index)
+            .arg("-C")
+            .arg(layout.path())
+            .output()
+            .unwrap(),
+        "unpacking the image index",
+    );
+    let blob = |digest: &str| {
+        layout
+            .path()
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let read_json = |digest: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(blob(digest)).unwrap()).unwrap()
+    };
+    let write_json = |value: &Value| -> (String, usize) {
+        let bytes = serde_json::to_vec(value).unwrap();
+        let tmp = layout.path().join("blob");
+        std::fs::write(&tmp, &bytes).unwrap();
+        let digest = format!("sha256:{}", sha256(&tmp));
+        std::fs::rename(&tmp, blob(&digest)).unwrap();
+        (digest, bytes.len())
+    };
+    let mut top: Value =
+        serde_json::from_slice(&std::fs::read(layout.path().join("index.json")).unwrap()).unwrap();
+    let mut index = read_json(top["manifests"][0]["digest"].as_str().unwrap());
+    let mut manifest = read_json(index["manifests"][0]["digest"].as_str().unwrap());
+    let mut config = read_json(manifest["config"]["digest"].as_str().unwrap());
+    config["config"]["Labels"]["altered"] = "yes".into();
+    let (digest, size) = write_json(&config);
+    manifest["config"]["digest"] = digest.into();
+    manifest["config"]["size"] = size.into();
+    let (digest, size) = write_json(&manifest);
+    index["manifests"][0]["digest"] = digest.into();
+    index["manifests"][0]["size"] = size.into();
+    let (digest, size) = write_json(&index);
+    top["manifests"][0]["digest"] = digest.into();
+    top["manifests"][0]["size"] = size.into();
+    std::fs::write(
+        layout.path().join("index.json"),
+        serde_json::to_vec(&top).unwrap(),
+    )
+    .unwrap();
+    layout
+}
+
+#[test]
+fn the_published_image_verifies_only_signed_and_unaltered_and_the_chart_installs_from_the_registry()
+{
+    let dist = Dist::built();
+    let registry = Registry::start();
+    let key = Key::generate();
+    let home = tempfile::tempdir().unwrap();
+
+    let mut publish = Command::new(repo().join("scripts/publish.sh"));
+    offline(&mut publish, home.path())
+        .args([VERSION, &registry.host])
+        .env("COSIGN_KEY", key.private())
+        .env("COSIGN_PASSWORD", KEY_PASSWORD)
+        .env("PLAIN_HTTP", "1")
+        .env("COSIGN_BIN", release_tool("cosign"))
+        .env("HELM_BIN", helm_bin());
+    let published = ok(publish.output().unwrap(), "scripts/publish.sh");
+    let (index_digest, images) = platforms(&dist.image_index());
+    let repo_ref = format!(
+        "{}/{}",
+        registry.host,
+        published_image().split_once('/').unwrap().1
+    );
+    assert_eq!(
+        published.lines().last().unwrap_or_default(),
+        format!("{repo_ref}@{index_digest}"),
+        "{}",
+        registry.log_tail()
+    );
+
+    // The tag a user pulls verifies, as the index; so does each platform's image.
+    let tagged = format!("{repo_ref}:{VERSION}");
+    let out = ok(verify(&key.public(), &tagged), "cosign verify");
+    let claims: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        claims[0]["critical"]["image"]["docker-manifest-digest"],
+        index_digest.as_str()
+    );
+    for image in &images {
+        ok(
+            verify(&key.public(), &format!("{repo_ref}@{}", image.digest)),
+            "cosign verify, one platform",
+        );
+    }
+
+    // The SBOM is attested: the predicate is the release's SBOM.
+    let public = key.public().display().to_string();
+    let out = ok(
+        cosign(&[
+            "verify-attestation",
+            "--type",
+            "cyclonedx",
+            "--key",
+            &public,
+            "--insecure-ignore-tlog=true",
+            "--allow-http-registry",
+            &tagged,
+        ]),
+        "cosign verify-attestation",
+    );
+    let envelope: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let statement: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(envelope["payload"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(statement["predicateType"], "https://cyclonedx.org/bom");
+    let sbom: Value = serde_json::from_slice(&std::fs::read(dist.sbom()).unwrap()).unwrap();
+    assert_eq!(statement["predicate"]["components"], sbom["components"]);
+
+    // Another key does not verify it.
+    let other = Key::generate();
+    let refused = verify(&other.public(), &tagged);
+    assert!(
+        !refused.status.success(),
+        "verified with a key that did not sign"
+    );
+
+    // The same image under a name nobody signed: refused.
+    let unsigned = format!("{}/eso-recovery/unsigned:{VERSION}", registry.host);
+    push(
+        &format!("oci-archive:{}", dist.image_index().display()),
+        &format!("docker://{unsigned}"),
+    );
+    let refused = verify(&key.public(), &unsigned);
+    assert!(!refused.status.success(), "an unsigned image verified");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no signatures found"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    // The helm chart, from the registry, installs with the published image as its default.
+    let cp = ControlPlane::start(false);
+    Seed::design().apply(&cp);
+    let out = install(
+        &cp.admin_kubeconfig,
+        "eso-recovery",
+        &format!(
+            "oci://{}/{}/eso-recovery",
+            registry.host,
+            metadata("charts").split_once('/').unwrap().1
+        ),
+        "security",
+        &[
+            "--version".into(),
+            VERSION.into(),
+            "--plain-http".into(),
+            "--wait=false".into(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "helm install oci://: {stderr}");
+    assert!(
+        stderr.contains(&format!("Pulled: {}/", registry.host)),
+        "{stderr}"
+    );
+    let image = cp.kubectl(&[
+        "get",
+        "cronjob",
+        "eso-recovery",
+        "-n",
+        "security",
+        "-o",
+        "jsonpath={.spec.jobTemplate.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(image.trim(), format!("{}:{VERSION}", published_image()));
+
+    // Someone re-pushes the signed tag with a changed image: it no longer verifies.
+    let altered = altered_layout(&dist.image_index());
+    push(
+        &format!("oci:{}", altered.path().display()),
+        &format!("docker://{tagged}"),
+    );
+    let refused = verify(&key.public(), &tagged);
+    assert!(!refused.status.success(), "an altered image verified");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no signatures found"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // The signed digest itself still verifies: the signature names content, not a tag.
+    ok(
+        verify(&key.public(), &format!("{repo_ref}@{index_digest}")),
+        "cosign verify by digest",
+    );
+}
+
+#[test]
+fn krew_installs_the_plugin_from_its_archive_and_kubectl_runs_it() {
+    let dist = Dist::built();
+    let root = tempfile::tempdir().unwrap();
+    let krew = |archive: &Path| {
+        let mut cmd = Command::new(support::controlplane::script("tests/krew/build.sh"));
+        offline(&mut cmd, root.path())
+            .env("KREW_ROOT", root.path().join("krew"))
+            .arg("install")
+            .arg(format!("--manifest={}", dist.krew_manifest().display()))
+            .arg(format!("--archive={}", archive.display()));
+        cmd.output().unwrap()
+    };
+
+    // The arm64 archive for this amd64 machine: its sha256 is not the manifest's, refused.
+    let wrong = krew(&dist.archive("arm64"));
+    assert!(
+        !wrong.status.success(),
+        "krew installed an archive with the wrong sha256"
+    );
+
+    ok(krew(&dist.archive("amd64")), "krew install");
+    let linked = root.path().join("krew/bin/kubectl-eso_recovery");
+    assert!(linked.exists(), "krew linked no kubectl-eso_recovery");
+    let out = Command::new(bins().join("kubectl"))
+        .args(["eso-recovery", "--version"])
+        .env_clear()
+        .env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", root.path().join("krew/bin").display()),
+        )
+        .env("HOME", root.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok(out, "kubectl eso-recovery --version").trim(),
+        format!(
+            "kubectl eso-recovery {VERSION} (commit {}, target x86_64-unknown-linux-gnu)",
+            head_commit()
+        )
+    );
+}
+
+#[test]
+fn the_arm64_binary_runs_a_real_check_under_qemu() {
+    let dist = Dist::built();
+    let qemu = Path::new("/usr/bin/qemu-aarch64-static");
+    assert!(
+        qemu.exists(),
+        "qemu-aarch64-static is missing: apt-get install qemu-user-static (scripts/test.sh does)"
+    );
+    let program = [qemu.to_path_buf(), dist.binary("arm64")];
+    let version = run_program(&program, None, &["--version"], &[]);
+    assert!(
+        version
+            .stdout
+            .trim()
+            .ends_with("target aarch64-unknown-linux-musl)"),
+        "{}",
+        version.dump()
+    );
+
+    let cp = ControlPlane::shared();
+    let seed = Seed::own("arm64");
+    seed.apply(cp);
+    let bao = OpenBao::dev();
+    let mut args = seed.args();
+    args.push(format!("--vault-addr={}", bao.addr));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let kubeconfig = Some(cp.admin_kubeconfig.as_path());
+
+    expect(
+        &run_program(&program, kubeconfig, &args, &[]),
+        0,
+        "store_healthy",
+    );
+    seed.set_store(cp, false);
+    let dry_run = [args.as_slice(), &["--dry-run"]].concat();
+    expect(
+        &run_program(&program, kubeconfig, &dry_run, &[]),
+        0,
+        "would_restart",
+    );
+    assert_eq!(seed.restarted_at(cp), vec![None, None, None]);
+}

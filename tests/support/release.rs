@@ -1,0 +1,144 @@
+//! What a release publishes, as the one place that names it says (Cargo.toml's `version`,
+//! `repository` and `[package.metadata.release]`), and the release itself: `dist/` as
+//! `scripts/release.sh` builds it, once per test process.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+};
+
+use super::controlplane::repo;
+
+/// A key of Cargo.toml's `[package.metadata.release]`, e.g. `image`.
+pub fn metadata(key: &str) -> String {
+    let cargo = std::fs::read_to_string(repo().join("Cargo.toml")).expect("reading Cargo.toml");
+    let section = cargo
+        .split("\n[package.metadata.release]\n")
+        .nth(1)
+        .expect("Cargo.toml has [package.metadata.release]");
+    value(section.lines().take_while(|l| !l.starts_with('[')), key)
+        .unwrap_or_else(|| panic!("no {key} in [package.metadata.release]"))
+}
+
+/// The image a release publishes, with no tag: `ghcr.io/<org>/eso-recovery`.
+pub fn published_image() -> String {
+    metadata("image")
+}
+
+/// Cargo.toml's `repository`: where the source, the releases and their archives live.
+pub fn repository() -> String {
+    let cargo = std::fs::read_to_string(repo().join("Cargo.toml")).expect("reading Cargo.toml");
+    value(cargo.lines(), "repository").expect("Cargo.toml has a repository")
+}
+
+/// `key = "value"` (TOML) or `key: value` (YAML) among `lines`, unquoted.
+pub fn value<'a>(mut lines: impl Iterator<Item = &'a str>, key: &str) -> Option<String> {
+    lines.find_map(|l| {
+        let rest = l
+            .strip_prefix(&format!("{key} = "))
+            .or_else(|| l.strip_prefix(&format!("{key}: ")))?;
+        Some(rest.trim().trim_matches('"').to_string())
+    })
+}
+
+/// `dist/` after `scripts/release.sh` for the crate's own version (which set-version.sh then
+/// leaves as it is): built once per test process.
+pub struct Dist {
+    pub dir: PathBuf,
+    pub version: String,
+}
+
+impl Dist {
+    /// The release, built the first time it is asked for.
+    pub fn built() -> &'static Dist {
+        static DIST: OnceLock<Dist> = OnceLock::new();
+        DIST.get_or_init(|| {
+            let version = env!("CARGO_PKG_VERSION").to_string();
+            let out = Command::new(repo().join("scripts/release.sh"))
+                .arg(&version)
+                .output()
+                .expect("running scripts/release.sh");
+            assert!(
+                out.status.success(),
+                "scripts/release.sh {version} failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Dist {
+                dir: repo().join("dist"),
+                version,
+            }
+        })
+    }
+
+    /// A file of the release, by name.
+    pub fn file(&self, name: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        assert!(path.is_file(), "dist/ holds no {name}");
+        path
+    }
+
+    /// The static binary for `arch` (`amd64`, `arm64`).
+    pub fn binary(&self, arch: &str) -> PathBuf {
+        self.file(&format!("eso-recovery-v{}-linux-{arch}", self.version))
+    }
+
+    /// The release archive for `arch`.
+    pub fn archive(&self, arch: &str) -> PathBuf {
+        self.file(&format!(
+            "eso-recovery-v{}-linux-{arch}.tar.gz",
+            self.version
+        ))
+    }
+
+    /// The multi-arch image index as an OCI archive.
+    pub fn image_index(&self) -> PathBuf {
+        self.file(&format!("eso-recovery-v{}.oci.tar", self.version))
+    }
+
+    /// The CycloneDX SBOM.
+    pub fn sbom(&self) -> PathBuf {
+        self.file(&format!("eso-recovery-v{}.cdx.json", self.version))
+    }
+
+    /// The packaged chart.
+    pub fn chart(&self) -> PathBuf {
+        self.file(&format!("eso-recovery-{}.tgz", self.version))
+    }
+
+    /// The rendered krew manifest.
+    pub fn krew_manifest(&self) -> PathBuf {
+        self.file("eso-recovery.yaml")
+    }
+}
+
+/// What an ELF file's header says: what a binary needs to run on a node with nothing else.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Elf {
+    /// `e_machine`: 0x3E x86-64, 0xB7 aarch64.
+    pub machine: u16,
+    /// Whether it names a program interpreter (`PT_INTERP`): a dynamically linked binary does.
+    pub interpreter: bool,
+}
+
+/// Reads a 64-bit little-endian ELF file's header and program headers.
+pub fn elf(path: &Path) -> Elf {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        bytes.len() > 64 && bytes.starts_with(b"\x7fELF\x02\x01"),
+        "{} is not a 64-bit little-endian ELF file",
+        path.display()
+    );
+    let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+    let phoff = u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(54) as usize, u16_at(56) as usize);
+    const PT_INTERP: u32 = 3;
+    let interpreter = (0..phnum).any(|i| {
+        let at = phoff + i * phentsize;
+        u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) == PT_INTERP
+    });
+    Elf {
+        machine: u16_at(18),
+        interpreter,
+    }
+}
