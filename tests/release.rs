@@ -286,9 +286,9 @@ fn dist_holds_static_binaries_archives_an_sbom_the_image_index_the_chart_and_the
         assert_eq!(
             members,
             [
+                ("-rwxr-xr-x", "0/0", "eso-recovery"),
                 ("-rw-r--r--", "0/0", "LICENSE"),
                 ("-rw-r--r--", "0/0", "README.md"),
-                ("-rwxr-xr-x", "0/0", "eso-recovery"),
             ],
             "{arch}"
         );
