@@ -329,7 +329,14 @@ fn dist_holds_static_binaries_archives_an_sbom_the_image_index_the_chart_and_the
     }
 
     // The image index: linux/amd64 and linux/arm64, each the nonroot image with its binary.
-    let (_, images) = platforms(&dist.image_index());
+    let (_, mut images) = platforms(&dist.image_index());
+    // The index's order is the engine's; a platform is found by its architecture.
+    images.sort_by_key(|i| {
+        i.config["architecture"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    });
     let archs: Vec<&str> = images
         .iter()
         .map(|i| i.config["architecture"].as_str().unwrap())
