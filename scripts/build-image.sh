@@ -10,8 +10,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 case "$(uname -m)" in x86_64) host=amd64 ;; aarch64) host=arm64 ;; *) host=$(uname -m) ;; esac
 [ $# -gt 0 ] || set -- "$host"
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
-source_url=$(sed -n 's/^repository = "\(.*\)"/\1/p' Cargo.toml | head -1)
+version=$(scripts/package-field.sh version)
+source_url=$(scripts/package-field.sh repository)
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 out=$PWD/target/image
 mkdir -p "$out"

@@ -12,8 +12,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 version=${1:?usage: scripts/publish.sh VERSION [REGISTRY]}
-metadata() { sed -n "/^\[package.metadata.release\]/,/^\[/s/^$1 = \"\(.*\)\"/\1/p" Cargo.toml; }
-image=$(metadata image) charts=$(metadata charts)
+image=$(scripts/package-field.sh image) charts=$(scripts/package-field.sh charts)
 registry=${2:-${image%%/*}}
 image=$registry/${image#*/} charts=$registry/${charts#*/}
 index=dist/eso-recovery-v$version.oci.tar sbom=dist/eso-recovery-v$version.cdx.json

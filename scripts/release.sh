@@ -18,7 +18,7 @@ version=${1:-}
 [ -n "$version" ] || { echo "usage: scripts/release.sh VERSION   (or: make release VERSION=x.y.z)" >&2; exit 2; }
 scripts/set-version.sh "$version"
 tag=v$version
-repository=$(sed -n 's/^repository = "\(.*\)"/\1/p' Cargo.toml | head -1)
+repository=$(scripts/package-field.sh repository)
 epoch=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 start=$(date +%s)
 step() { printf '==> %s (%ss)\n' "$*" "$(( $(date +%s) - start ))" >&2; }
