@@ -452,6 +452,14 @@ fn verify(key: &Path, reference: &str) -> Output {
     ])
 }
 
+/// Asserts that `cosign verify` refused `what` because no signature is on its digest.
+#[track_caller]
+fn refused_unsigned(out: Output, what: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{what} verified");
+    assert!(stderr.contains("no signatures found"), "{what}: {stderr}");
+}
+
 /// skopeo copy into the local registry (plain HTTP).
 fn push(from: &str, to: &str) {
     let home = tempfile::tempdir().unwrap();
@@ -607,13 +615,7 @@ fn the_published_image_verifies_only_signed_and_unaltered_and_the_chart_installs
         &format!("oci-archive:{}", dist.image_index().display()),
         &format!("docker://{unsigned}"),
     );
-    let refused = verify(&key.public(), &unsigned);
-    assert!(!refused.status.success(), "an unsigned image verified");
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("no signatures found"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
+    refused_unsigned(verify(&key.public(), &unsigned), "an unsigned image");
 
     // The helm chart, from the registry, installs with the published image as its default.
     let cp = ControlPlane::start(false);
@@ -657,13 +659,7 @@ fn the_published_image_verifies_only_signed_and_unaltered_and_the_chart_installs
         &format!("oci:{}", altered.path().display()),
         &format!("docker://{tagged}"),
     );
-    let refused = verify(&key.public(), &tagged);
-    assert!(!refused.status.success(), "an altered image verified");
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("no signatures found"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
+    refused_unsigned(verify(&key.public(), &tagged), "an altered image");
     // The signed digest itself still verifies: the signature names content, not a tag.
     ok(
         verify(&key.public(), &format!("{repo_ref}@{index_digest}")),

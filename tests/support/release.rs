@@ -4,11 +4,10 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::Command,
     sync::OnceLock,
 };
 
-use super::controlplane::repo;
+use super::controlplane::{repo, script_with};
 
 /// A key of Cargo.toml's `[package.metadata.release]`, e.g. `image`.
 pub fn metadata(key: &str) -> String {
@@ -55,15 +54,7 @@ impl Dist {
         static DIST: OnceLock<Dist> = OnceLock::new();
         DIST.get_or_init(|| {
             let version = env!("CARGO_PKG_VERSION").to_string();
-            let out = Command::new(repo().join("scripts/release.sh"))
-                .arg(&version)
-                .output()
-                .expect("running scripts/release.sh");
-            assert!(
-                out.status.success(),
-                "scripts/release.sh {version} failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            script_with("scripts/release.sh", &[&version]);
             Dist {
                 dir: repo().join("dist"),
                 version,
