@@ -51,10 +51,10 @@ tests/release/build.sh cosign
 tests/krew/build.sh
 echo "($(( $(date +%s) - start ))s)"
 
-step "the node's packages (containerd, runc, CNI plugins, iptables, conntrack), buildah, skopeo and qemu-user-static, from Debian"
+step "the node's packages (containerd, runc, CNI plugins, iptables, conntrack, skopeo), buildah and qemu-user-static, from Debian"
 tests/node/packages.sh
 missing=()
-for pair in buildah:buildah skopeo:skopeo qemu-aarch64-static:qemu-user-static shellcheck:shellcheck; do
+for pair in buildah:buildah qemu-aarch64-static:qemu-user-static shellcheck:shellcheck; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -2,8 +2,11 @@
 //! kube-controller-manager with all its controllers), kube-scheduler, containerd with runc
 //! (Debian's packages) and its own config, the CNI bridge and host-local plugins, the kubelet
 //! (cgroupfs on this machine's cgroup v1), kube-proxy (iptables) and cluster DNS (CoreDNS, as a
-//! pod: [`super::dns`]), all inside the namespaces of one [`Netns`]. Images are imported from OCI archives built here (no registry is reachable); the
-//! sandbox image is Kubernetes' pause, built from the same module.
+//! pod: [`super::dns`]), all inside the namespaces of one [`Netns`]. eso-recovery's image is
+//! pulled, as a user's node pulls it: from a real registry ([`super::registry`]) in the node's
+//! namespace, over plain HTTP as containerd's `hosts.toml` allows it. The harness's own parts'
+//! images (the sandbox's pause, built from the same module, CoreDNS, OpenBao, ESO) are imported
+//! from the OCI archives built here.
 //!
 //! Made for tests, in three ways a production node is not: the kubelet, kube-proxy and the
 //! scheduler use the admin's token (no node authorizer or certificates to bootstrap), the kubelet
@@ -13,7 +16,7 @@
 use std::{
     path::{Path, PathBuf},
     process::Command,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     time::Duration,
 };
 
@@ -22,6 +25,7 @@ use super::{
     image::{Image, scratch},
     netns::{NODE_IP, Netns},
     procs::{Proc, wait_until},
+    registry::{self, Registry},
 };
 
 /// The node's name.
@@ -42,6 +46,8 @@ pub struct Node {
     daemons: Vec<Proc>,
     /// The pods' cgroup parent under every cgroup v1 hierarchy.
     cgroup_root: String,
+    /// The registry its pods pull eso-recovery's image from, started at the first push.
+    registry: OnceLock<Registry>,
     /// Held while a test's node runs: one at a time per test process (a node's control plane,
     /// daemons and pods fill this machine's two cores).
     _one_at_a_time: Option<std::sync::MutexGuard<'static, ()>>,
@@ -96,6 +102,7 @@ impl Node {
             dir,
             daemons: Vec::new(),
             cgroup_root,
+            registry: OnceLock::new(),
             _one_at_a_time: one_at_a_time,
         };
         let pause = pause_image();
@@ -174,6 +181,18 @@ impl Node {
             .to_string(),
         )
         .unwrap();
+        // The node's registry, over plain HTTP (as a cluster with an in-cluster registry or a
+        // local mirror is set up).
+        let hosts = root.join("certs.d").join(registry::ON_NODE);
+        std::fs::create_dir_all(&hosts).unwrap();
+        std::fs::write(
+            hosts.join("hosts.toml"),
+            format!(
+                "server = \"http://{r}\"\n[host.\"http://{r}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+                r = registry::ON_NODE
+            ),
+        )
+        .unwrap();
         // restrict_oom_score_adj: root here lacks CAP_SYS_RESOURCE, and runc fails to lower the
         // sandbox's oom_score_adj without it ("can't get final child's PID from pipe").
         let config = format!(
@@ -196,6 +215,8 @@ state = "{root}/state"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "{cni}/net.d"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{root}/certs.d"
 "#,
             root = root.display(),
             sock = self.socket().display(),
@@ -363,8 +384,16 @@ state = "{root}/state"
             .expect("running ctr")
     }
 
-    /// Imports an image into the node (what a pull does), for pods to run with
-    /// `imagePullPolicy: IfNotPresent`.
+    /// Pushes an image to the node's registry (started at the first push) and returns the
+    /// reference its pods pull it by; nothing is imported, so the kubelet pulls it.
+    pub fn publish(&self, image: &Image) -> String {
+        self.registry
+            .get_or_init(|| Registry::on_node(Arc::clone(&self.netns)))
+            .push(image)
+    }
+
+    /// Imports an image of the harness's own into the node (what a pull would do), for pods to
+    /// run with `imagePullPolicy: IfNotPresent`.
     pub fn import(&self, image: &Image) {
         let out = self.ctr(&[
             "images",

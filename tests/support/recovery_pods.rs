@@ -13,12 +13,12 @@ use super::{
 };
 
 /// The chart installed into `security` as a user installs it (plus `sets`, as `--set` takes
-/// them), with the image imported into the node.
-pub fn install(node: &Node, sets: &[&str]) {
-    let image = built();
-    node.import(image);
-    let (repository, tag) = image.reference.rsplit_once(':').expect("a tagged image");
-    let (registry, repository) = repository.split_once('/').expect("a registry");
+/// them), its image pushed to the node's registry for the kubelet to pull. Returns the image's
+/// repository there (`HOST/NAME`), which a pulled image's `imageID` names.
+pub fn install(node: &Node, sets: &[&str]) -> String {
+    let reference = node.publish(built());
+    let (pulled_from, tag) = reference.rsplit_once(':').expect("a tagged image");
+    let (registry, repository) = pulled_from.split_once('/').expect("a registry");
     let mut all = vec![
         format!("image.registry={registry}"),
         format!("image.repository={repository}"),
@@ -41,6 +41,7 @@ pub fn install(node: &Node, sets: &[&str]) {
         "helm install: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    pulled_from.to_string()
 }
 
 /// The CronJob's pods, oldest first.

@@ -1,13 +1,14 @@
 //! A real OCI registry, the CNCF distribution one built from its Go module by
 //! `tests/release/build.sh`: the stand-in for ghcr.io that a release is published to and pulled
-//! from here, on 127.0.0.1 over plain HTTP, its storage in a folder of its own.
+//! from here, on 127.0.0.1 over plain HTTP, its storage in a folder of its own. A node has one in
+//! its network namespace, which its containerd pulls images from as a cluster's nodes do.
 
 use std::{
     collections::HashMap,
-    net::TcpStream,
+    net::{SocketAddr, TcpStream},
     path::PathBuf,
     process::Command,
-    sync::{Mutex, OnceLock},
+    sync::{Arc, Mutex, OnceLock},
     time::Duration,
 };
 
@@ -15,8 +16,14 @@ use tempfile::TempDir;
 
 use super::{
     controlplane::script_with,
+    image::Image,
+    netns::Netns,
     procs::{Proc, free_port, wait_until},
 };
+
+/// Where a node's registry listens, inside the node's network namespace (whose ports are all the
+/// test's own): the host part of the references its pods pull.
+pub const ON_NODE: &str = "127.0.0.1:5000";
 
 /// A tool from tests/release (`registry`, `cosign`), built once (both at the first ask).
 pub fn release_tool(name: &'static str) -> PathBuf {
@@ -33,15 +40,26 @@ pub fn release_tool(name: &'static str) -> PathBuf {
 pub struct Registry {
     /// `127.0.0.1:PORT`: the host part of every reference pushed to it.
     pub host: String,
+    /// The network namespace it listens in, when not the host's.
+    netns: Option<Arc<Netns>>,
     proc: Proc,
     _dir: TempDir,
 }
 
 impl Registry {
-    /// Starts an empty registry and waits until it answers.
+    /// Starts an empty registry on the host's 127.0.0.1 and waits until it answers.
     pub fn start() -> Registry {
+        Self::start_at(format!("127.0.0.1:{}", free_port()), None)
+    }
+
+    /// Starts an empty registry at [`ON_NODE`] in a node's network namespace (alone: its PID is
+    /// the host's, so dropping it stops it), reached only from inside.
+    pub fn on_node(netns: Arc<Netns>) -> Registry {
+        Self::start_at(ON_NODE.to_string(), Some(netns))
+    }
+
+    fn start_at(host: String, netns: Option<Arc<Netns>>) -> Registry {
         let dir = tempfile::tempdir().expect("a folder for the registry");
-        let host = format!("127.0.0.1:{}", free_port());
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
@@ -52,26 +70,62 @@ impl Registry {
             ),
         )
         .unwrap();
-        let mut cmd = Command::new(release_tool("registry"));
+        let mut cmd = command(netns.as_deref(), release_tool("registry"));
         cmd.arg("serve")
             .arg(&config)
             .env_clear()
             // No traces exported anywhere.
             .env("OTEL_TRACES_EXPORTER", "none");
         let mut proc = Proc::spawn("registry", &mut cmd, &dir.path().join("registry.log"));
+        let addr: SocketAddr = host.parse().expect("a registry address");
         wait_until("the registry listens", Duration::from_secs(20), || {
             assert!(!proc.exited(), "the registry exited\n{}", proc.log_tail());
-            TcpStream::connect(&host).is_ok()
+            match &netns {
+                Some(netns) => netns.handle().connect(addr).is_ok(),
+                None => TcpStream::connect(addr).is_ok(),
+            }
         });
         Registry {
             host,
+            netns,
             proc,
             _dir: dir,
         }
     }
 
+    /// Pushes `image` (its archive, as built) as `NAME:TAG` of its reference and returns the
+    /// reference it is pulled by here: `HOST/NAME:TAG`, served by the same manifest digest.
+    pub fn push(&self, image: &Image) -> String {
+        let (_, name) = image
+            .reference
+            .split_once('/')
+            .expect("a reference with a registry");
+        let reference = format!("{}/{name}", self.host);
+        let out = command(self.netns.as_deref(), "skopeo")
+            .args(["copy", "--quiet", "--dest-tls-verify=false"])
+            .arg(format!("oci-archive:{}", image.archive.display()))
+            .arg(format!("docker://{reference}"))
+            .output()
+            .expect("running skopeo");
+        assert!(
+            out.status.success(),
+            "pushing {reference}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.proc.log_tail()
+        );
+        reference
+    }
+
     /// The last lines of its log, for a failure message.
     pub fn log_tail(&self) -> String {
         self.proc.log_tail()
+    }
+}
+
+/// `program`, in `netns`'s network namespace when there is one.
+fn command(netns: Option<&Netns>, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match netns {
+        Some(netns) => netns.command(program),
+        None => Command::new(program),
     }
 }
