@@ -21,6 +21,7 @@ use support::{
     expect,
     helm::{helm_bin, install},
     image::platforms,
+    offline,
     openbao::OpenBao,
     registry::{Registry, release_tool},
     release::{Dist, elf, metadata, published_image, repository, value},
@@ -39,18 +40,6 @@ fn read(path: &str) -> String {
 /// `key: value` of a YAML file, at any depth (the first one).
 fn yaml_value(text: &str, key: &str) -> String {
     value(text.lines().map(str::trim_start), key).unwrap_or_else(|| panic!("no {key}:"))
-}
-
-/// `cmd` with no network beyond 127.0.0.1: every proxy variable points at a port that refuses,
-/// so a tool that tried to reach sigstore, GitHub or a module proxy fails instead.
-fn offline<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
-    cmd.env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", home)
-        .env("TUF_ROOT", home.join("tuf"))
-        .env("HTTPS_PROXY", "http://127.0.0.1:1")
-        .env("HTTP_PROXY", "http://127.0.0.1:1")
-        .env("NO_PROXY", "127.0.0.1,localhost")
 }
 
 fn ok(out: Output, what: &str) -> String {
@@ -460,22 +449,6 @@ fn refused_unsigned(out: Output, what: &str) {
     assert!(stderr.contains("no signatures found"), "{what}: {stderr}");
 }
 
-/// skopeo copy into the local registry (plain HTTP).
-fn push(from: &str, to: &str) {
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new("skopeo");
-    offline(&mut cmd, home.path()).args([
-        "copy",
-        "--quiet",
-        "--all",
-        "--preserve-digests",
-        "--dest-tls-verify=false",
-        from,
-        to,
-    ]);
-    ok(cmd.output().unwrap(), &format!("skopeo copy {from} {to}"));
-}
-
 /// The release's image with one label added to its amd64 config, as an OCI layout: what someone
 /// who re-pushed the tag with a changed image would serve.
 fn altered_layout(index: &Path) -> tempfile::TempDir {
@@ -548,11 +521,8 @@ fn the_published_image_verifies_only_signed_and_unaltered_and_the_chart_installs
         .env("HELM_BIN", helm_bin());
     let published = ok(publish.output().unwrap(), "scripts/publish.sh");
     let (index_digest, images) = platforms(&dist.image_index());
-    let repo_ref = format!(
-        "{}/{}",
-        registry.host,
-        published_image().split_once('/').unwrap().1
-    );
+    let name = published_image().split_once('/').unwrap().1.to_string();
+    let repo_ref = format!("{}/{name}", registry.host);
     assert_eq!(
         published.lines().last().unwrap_or_default(),
         format!("{repo_ref}@{index_digest}"),
@@ -610,10 +580,9 @@ fn the_published_image_verifies_only_signed_and_unaltered_and_the_chart_installs
     );
 
     // The same image under a name nobody signed: refused.
-    let unsigned = format!("{}/eso-recovery/unsigned:{VERSION}", registry.host);
-    push(
+    let unsigned = registry.copy(
         &format!("oci-archive:{}", dist.image_index().display()),
-        &format!("docker://{unsigned}"),
+        &format!("eso-recovery/unsigned:{VERSION}"),
     );
     refused_unsigned(verify(&key.public(), &unsigned), "an unsigned image");
 
@@ -655,9 +624,9 @@ fn the_published_image_verifies_only_signed_and_unaltered_and_the_chart_installs
 
     // Someone re-pushes the signed tag with a changed image: it no longer verifies.
     let altered = altered_layout(&dist.image_index());
-    push(
+    registry.copy(
         &format!("oci:{}", altered.path().display()),
-        &format!("docker://{tagged}"),
+        &format!("{name}:{VERSION}"),
     );
     refused_unsigned(verify(&key.public(), &tagged), "an altered image");
     // The signed digest itself still verifies: the signature names content, not a tag.

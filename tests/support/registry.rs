@@ -18,6 +18,7 @@ use super::{
     controlplane::script_with,
     image::Image,
     netns::Netns,
+    offline,
     procs::{Proc, free_port, wait_until},
 };
 
@@ -100,16 +101,31 @@ impl Registry {
             .reference
             .split_once('/')
             .expect("a reference with a registry");
+        self.copy(&format!("oci-archive:{}", image.archive.display()), name)
+    }
+
+    /// `skopeo copy` of `source` (with its transport: `oci-archive:`, `oci:`) as `name`
+    /// (`NAME:TAG`), every platform and digest as they are, with no network beyond the
+    /// registry; returns `HOST/NAME:TAG`.
+    pub fn copy(&self, source: &str, name: &str) -> String {
         let reference = format!("{}/{name}", self.host);
-        let out = command(self.netns.as_deref(), "skopeo")
-            .args(["copy", "--quiet", "--dest-tls-verify=false"])
-            .arg(format!("oci-archive:{}", image.archive.display()))
+        let home = tempfile::tempdir().expect("a home for skopeo");
+        let mut cmd = command(self.netns.as_deref(), "skopeo");
+        let out = offline(&mut cmd, home.path())
+            .args([
+                "copy",
+                "--quiet",
+                "--all",
+                "--preserve-digests",
+                "--dest-tls-verify=false",
+                source,
+            ])
             .arg(format!("docker://{reference}"))
             .output()
             .expect("running skopeo");
         assert!(
             out.status.success(),
-            "pushing {reference}: {}\n{}",
+            "skopeo copy {source} {reference}: {}\n{}",
             String::from_utf8_lossy(&out.stderr),
             self.proc.log_tail()
         );
