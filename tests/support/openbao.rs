@@ -272,12 +272,13 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
     /// `sys/init` with one key share, then the unseal.
     fn initialise(&mut self) {
         self.wait_code(501);
-        let (_, body) = http(
-            self.port,
+        let (_, body) = self.request_until(
+            "init",
             "PUT",
             "/v1/sys/init",
-            None,
+            false,
             r#"{"secret_shares":1,"secret_threshold":1}"#,
+            |c| c != 0,
         );
         let v: serde_json::Value = serde_json::from_str(&body).expect("init answer");
         self.unseal_key = v["keys_base64"][0].as_str().unwrap().to_string();
@@ -358,19 +359,51 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
         }
     }
 
-    /// `sys/seal`, as `bao operator seal` does.
+    /// `sys/seal`, as `bao operator seal` does (a server that is sealed already answers 503).
     pub fn seal(&self) {
-        let (code, body) = http(self.port, "PUT", "/v1/sys/seal", Some(&self.root_token), "");
-        assert_eq!(code, 204, "seal: {body}");
+        self.request_until("seal", "PUT", "/v1/sys/seal", true, "", |c| {
+            c == 204 || c == 503
+        });
         self.wait_code(503);
     }
 
     /// `sys/unseal` with the one key; then waits for an active node (a 429 may come first).
+    /// Unsealing is idempotent, so any answer but 200 is asked again.
     pub fn unseal(&self) {
         let body = format!(r#"{{"key":"{}"}}"#, self.unseal_key);
-        let (code, answer) = http(self.port, "PUT", "/v1/sys/unseal", None, &body);
-        assert_eq!(code, 200, "unseal: {answer}");
+        self.request_until("unseal", "PUT", "/v1/sys/unseal", false, &body, |c| {
+            c == 200
+        });
         self.wait_code(200);
+    }
+
+    /// Sends one request until its answer's code is `accept`ed, within 30 s, and returns that
+    /// answer; panics with the last one seen. Vault's pod behind the relay may be restarting (a
+    /// killed container, the Service's endpoints moving), so one failed connection proves nothing.
+    fn request_until(
+        &self,
+        what: &str,
+        method: &str,
+        path: &str,
+        with_token: bool,
+        body: &str,
+        accept: impl Fn(u16) -> bool,
+    ) -> (u16, String) {
+        let token = with_token.then_some(self.root_token.as_str());
+        let mut last = (0, String::new());
+        let asked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_until(what, Duration::from_secs(30), || {
+                last = http(self.port, method, path, token, body);
+                accept(last.0)
+            })
+        }));
+        assert!(
+            asked.is_ok(),
+            "OpenBao {what} ({method} {path}): no accepted answer within 30 s; last {} {}",
+            last.0,
+            last.1
+        );
+        last
     }
 
     /// Stops the process (SIGTERM) and starts it again on the same storage and port.
@@ -431,7 +464,10 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
             ),
         ];
         for (path, body) in steps {
-            let (code, answer) = self.call("POST", path, &body.to_string());
+            // Only a connection that got no answer is tried again: these writes are not
+            // idempotent, and any answer from OpenBao is final.
+            let (code, answer) =
+                self.request_until(path, "POST", path, true, &body.to_string(), |c| c != 0);
             assert!(
                 (200..300).contains(&code),
                 "OpenBao {path}: {code} {answer}"
