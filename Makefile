@@ -16,8 +16,8 @@ bench-recovery:  ## seconds from Vault back to the Secret synced, on the node: E
 controlplane:    ## build etcd, kube-apiserver, kube-controller-manager, kubectl once
 	tests/controlplane/build.sh
 
-eso:             ## build ESO's controller (v0.16.2) once
-	tests/eso/build.sh
+eso:             ## build ESO (2.9.0 from ../shared/eso, 0.16.2 from the module proxy) once
+	tests/eso/build.sh 2.9.0 && tests/eso/build.sh 0.16.2
 
 image:           ## the container image, built offline by buildah into target/image/*.oci.tar
 	scripts/build-image.sh

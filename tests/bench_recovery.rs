@@ -6,7 +6,8 @@
 //! On the node (the default): real nodes as a cluster runs them ([`NodeStack`]): OpenBao's pod,
 //! ESO's pods from its chart, eso-recovery's chart with its CronJob ticking by itself. Three
 //! nodes at once, each playing its cells one after another: ESO alone; eso-recovery; and
-//! eso-recovery with ESO's controller in HA (2 replicas, leader election). Vault comes back 10
+//! eso-recovery with ESO's controller in HA (2 replicas, leader election), with the default 15 s
+//! lease and, on its own node, the 5 s lease ESO 2.8+ lets a user set. Vault comes back 10
 //! and 50 s after a tick (inside the 45 s a run awaits it, and just after). The outage is Vault's
 //! container killed (the kubelet starts it again, sealed), a seal, or the node's packet filter
 //! dropping what pods send to Vault's pod. The new password is written right after one of the
@@ -22,7 +23,10 @@
 //! back at six phases of the minute; ESO's process is stopped while the password is written.
 //! A scale row: 1,000 ExternalSecrets on the store, all failed during a seal (a force-sync each,
 //! the seal on), for ESO alone and eso-recovery: the time until the last is synced, and the
-//! Kubernetes-auth logins OpenBao's audit log counts in the first 5 minutes.
+//! Kubernetes-auth logins OpenBao's audit log counts in the first 5 minutes; on ESO 2.9 also with
+//! its Vault token cache on (`--enable-vault-token-cache`).
+//!
+//! ESO is v2.9.0, what users run; `ESO_BENCH_ESO=0.16.2` plays every cell on the oldest supported.
 //!
 //! Not part of the suite: `make bench-recovery` runs it, prints the tables and writes the
 //! timeline picture the README shows. Figures, no thresholds.
@@ -53,6 +57,7 @@ use support::{
     Run,
     controlplane::{bins, repo},
     eso_pods,
+    eso_version::EsoVersion,
     kube_api::KubeApi,
     many::{Many, create_external_secrets},
     node::Node,
@@ -92,8 +97,12 @@ enum Place {
     /// On the node, as a cluster runs it: ESO's pods (one replica each), OpenBao's pod,
     /// eso-recovery's CronJob ticking by itself. One node per place, its cells one after another.
     Node,
-    /// As [`Place::Node`], ESO's controller in HA: 2 replicas with leader election.
+    /// As [`Place::Node`], ESO's controller in HA: 2 replicas with leader election, the default
+    /// 15 s lease.
     NodeHa,
+    /// As [`Place::NodeHa`] with a 5 s lease (renew deadline 4 s, the 2 s retry period kept):
+    /// what ESO 2.8+ lets an HA user set (`leaderElectionLeaseDuration` and its twins).
+    NodeHaShortLease,
     /// Its own stack of processes ([`Stack`]): ESO's controller with the kubelet stand-in, the
     /// tool ticking from the harness; many at once.
     Processes,
@@ -103,6 +112,13 @@ impl Place {
     fn eso_values(self) -> &'static [&'static str] {
         match self {
             Place::NodeHa => &["replicaCount=2", "leaderElect=true"],
+            Place::NodeHaShortLease => &[
+                "replicaCount=2",
+                "leaderElect=true",
+                "leaderElectionLeaseDuration=5s",
+                "leaderElectionRenewDeadline=4s",
+                "leaderElectionRetryPeriod=2s",
+            ],
             Place::Node | Place::Processes => &[],
         }
     }
@@ -118,6 +134,8 @@ struct Spec {
     phase: Option<u64>,
     /// ExternalSecrets beside the design's one (the scale row), or 0.
     extra: usize,
+    /// ESO's Vault token cache on (the scale row on ESO 2.9).
+    token_cache: bool,
 }
 
 /// One observation of the stack, in seconds from the outage's start.
@@ -142,7 +160,9 @@ impl Spec {
         };
         match self.place {
             Place::Node => format!("{arm}, node"),
-            Place::NodeHa => format!("{arm}, node, ESO in HA"),
+            Place::NodeHa => format!("{arm}, node, ESO in HA (15 s lease)"),
+            Place::NodeHaShortLease => format!("{arm}, node, ESO in HA (5 s lease)"),
+            Place::Processes if self.token_cache => format!("{arm}, processes, Vault token cache"),
             Place::Processes => format!("{arm}, processes"),
         }
     }
@@ -376,8 +396,13 @@ fn run_cell(spec: Spec) -> Cell {
     let parts = Parts {
         relay: spec.outage == Outage::CutPath,
         vault_audit: spec.extra > 0,
+        eso_flags: if spec.token_cache {
+            &["--enable-vault-token-cache=true"]
+        } else {
+            &[]
+        },
     };
-    let mut stack = Stack::start_with(Seed::with_real_eso(None, ES_REFRESH), parts);
+    let mut stack = Stack::start_with(bench_eso(), Seed::with_real_eso(None, ES_REFRESH), parts);
     if spec.extra > 0 {
         create_external_secrets(
             &stack.cp,
@@ -534,7 +559,7 @@ fn run_node_group(group: Vec<Spec>) -> Vec<Cell> {
         ..Seed::design()
     };
     let stack = NodeStack::start(
-        Node::start_beside_others(),
+        Node::start_beside_others(bench_eso()),
         seed,
         place.eso_values(),
         with_recovery.then_some(&[][..]),
@@ -870,6 +895,15 @@ fn svg(cells: &[&Cell]) -> String {
     s
 }
 
+/// The ESO every cell runs: `ESO_BENCH_ESO` (2.9.0 or 0.16.2), by default 2.9.0.
+fn bench_eso() -> EsoVersion {
+    match std::env::var("ESO_BENCH_ESO").as_deref() {
+        Err(_) | Ok("2.9.0") => EsoVersion::V2_9,
+        Ok("0.16.2") => EsoVersion::V0_16,
+        Ok(other) => panic!("ESO_BENCH_ESO={other}: use 2.9.0 or 0.16.2"),
+    }
+}
+
 /// Every cell of `ESO_BENCH_ONLY`'s part: `node` (the default: the node's, in three groups of
 /// one node each: ESO alone, eso-recovery, eso-recovery with ESO in HA), `processes` (the
 /// process stacks': the peer beside ESO alone and eso-recovery, and the scale row), `outages`
@@ -878,14 +912,21 @@ fn svg(cells: &[&Cell]) -> String {
 fn specs() -> Vec<Spec> {
     let only = std::env::var("ESO_BENCH_ONLY").unwrap_or_else(|_| "node".into());
     let mut specs = Vec::new();
-    for arm in [Arm::EsoAlone, Arm::EsoRecovery] {
-        specs.push(Spec {
-            outage: Outage::ShortSeal,
-            arm,
-            place: Place::Processes,
-            phase: (arm == Arm::EsoRecovery).then_some(30),
-            extra: SCALE,
-        });
+    let token_cache: &[bool] = match bench_eso() {
+        EsoVersion::V2_9 => &[false, true],
+        EsoVersion::V0_16 => &[false],
+    };
+    for &token_cache in token_cache {
+        for arm in [Arm::EsoAlone, Arm::EsoRecovery] {
+            specs.push(Spec {
+                outage: Outage::ShortSeal,
+                arm,
+                place: Place::Processes,
+                phase: (arm == Arm::EsoRecovery).then_some(30),
+                extra: SCALE,
+                token_cache,
+            });
+        }
     }
     for outage in [Outage::RestartedSealed, Outage::ShortSeal, Outage::CutPath] {
         for place in [Place::Node, Place::Processes] {
@@ -895,6 +936,7 @@ fn specs() -> Vec<Spec> {
                 place,
                 phase: None,
                 extra: 0,
+                token_cache: false,
             });
         }
         for arm in [Arm::Peer, Arm::EsoRecovery] {
@@ -905,10 +947,11 @@ fn specs() -> Vec<Spec> {
                     place: Place::Processes,
                     phase: Some(phase),
                     extra: 0,
+                    token_cache: false,
                 });
             }
         }
-        for place in [Place::Node, Place::NodeHa] {
+        for place in [Place::Node, Place::NodeHa, Place::NodeHaShortLease] {
             for phase in NODE_PHASES {
                 specs.push(Spec {
                     outage,
@@ -916,6 +959,7 @@ fn specs() -> Vec<Spec> {
                     place,
                     phase: Some(phase),
                     extra: 0,
+                    token_cache: false,
                 });
             }
         }
@@ -992,9 +1036,10 @@ fn time_from_vault_ready_to_the_secret_synced() {
     let cells = std::mem::take(&mut *cells.lock().unwrap());
     println!(
         "\nTime from Vault ready (unsealed, or the path restored) until the Secret holds Vault's \
-         value (ESO v0.16.2, OpenBao on raft, ExternalSecret refreshInterval {ES_REFRESH}, the \
+         value ({}, OpenBao on raft, ExternalSecret refreshInterval {ES_REFRESH}, the \
          design's store with no refreshInterval; eso-recovery with the chart's defaults, ticking \
          every {} s: on the node its CronJob, on process stacks the harness):\n",
+        bench_eso(),
         TICK_EVERY.as_secs()
     );
     println!("{}", table(&cells));

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::{
     controlplane::ControlPlane,
+    eso_version::EsoVersion,
     node::Node,
     node_stack::NodeStack,
     outage::Outage,
@@ -62,10 +63,11 @@ fn incident() {
     say(
         "Starting a one-node cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, containerd with runc, the kubelet, kube-proxy and CoreDNS, all inside namespaces of the demo's own",
     );
-    let node = Node::start();
-    say(
-        "Installing OpenBao (a pod on raft storage behind the Service `vault`), ESO v0.16.2 from its chart, the design's objects, and eso-recovery from its chart",
-    );
+    let eso = EsoVersion::V2_9;
+    let node = Node::start(eso);
+    say(&format!(
+        "Installing OpenBao (a pod on raft storage behind the Service `vault`), {eso} from its own chart, the design's objects, and eso-recovery from its chart",
+    ));
     println!(
         "(the store validates every 5 s and the ExternalSecret refreshes every 5 s, so the demo takes a few minutes)"
     );

@@ -9,6 +9,7 @@ mod support;
 use std::time::Duration;
 
 use support::{
+    eso_version::EsoVersion,
     image::built,
     node::Node,
     node_stack::NodeStack,
@@ -19,127 +20,24 @@ use support::{
     seed::Seed,
 };
 
-#[test]
-fn a_sealed_vault_pod_is_awaited_by_the_cronjob_and_the_run_that_sees_the_unseal_restarts() {
-    let node = Node::start();
-    // The design's objects, ESO's Deployments with no replicas and its store degraded; OpenBao as
-    // a pod behind the Service `vault`, sealed: the design's URL resolves through cluster DNS.
-    let seed = Seed {
-        replicas: 0,
-        ..Seed::design()
-    };
-    seed.apply_objects(&node.cp);
-    seed.set_store(&node.cp, false);
-    let bao = OpenBao::on_node(&node, "security");
-    bao.seal();
-    let pulled_from = recovery_pods::install(&node, &[]);
-
-    // A run the CronJob started by itself: it awaits Vault for the chart's 45 s and leaves ESO.
-    let pod = next_run(
-        &node,
-        &[],
-        &["Succeeded", "Failed"],
-        Duration::from_secs(150),
-    );
-    let (logs, s) = summary(&node, &pod);
-    assert_eq!(
-        pod["status"]["phase"], "Succeeded",
-        "{}\n{logs}",
-        pod["status"]
-    );
-    let job = pod["metadata"]["ownerReferences"][0]["name"]
-        .as_str()
-        .unwrap_or_default();
-    let job = node.cp.get_json(&["job", job, "-n", "security"]);
-    assert_eq!(
-        job["metadata"]["ownerReferences"][0]["kind"], "CronJob",
-        "{job}"
-    );
-    // Admitted under Pod Security "restricted", as the image's user, with a read-only root.
-    assert_eq!(
-        pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"], true,
-        "{pod}"
-    );
-    assert_eq!(pod["spec"]["securityContext"]["runAsUser"], 65532, "{pod}");
-    // Pulled by the kubelet from the node's registry, the manifest the Dockerfile's build made.
-    assert_eq!(
-        pod["status"]["containerStatuses"][0]["imageID"],
-        format!("{pulled_from}@{}", built().digest),
-        "{pod}"
-    );
-    assert_eq!(s["outcome"], "vault_not_ready", "{logs}");
-    assert_eq!(s["vault"], "sealed", "{logs}");
-    let awaited = s["awaited"].as_str().unwrap_or_default();
-    assert!(
-        awaited.starts_with("45s") && awaited.ends_with("Vault still not ready"),
-        "{logs}"
-    );
-    for at in seed.restarted_at(&node.cp) {
-        assert!(
-            at.is_none(),
-            "a Deployment was restarted while Vault was sealed: {logs}"
-        );
-    }
-
-    // The next run, while it awaits: the unseal. It restarts ESO at once.
-    let running = next_run(&node, &[name(&pod)], &["Running"], Duration::from_secs(90));
-    std::thread::sleep(Duration::from_secs(5));
-    bao.unseal();
-    let unsealed = jiff::Timestamp::now();
-    let after = next_run(
-        &node,
-        &[name(&pod)],
-        &["Succeeded", "Failed"],
-        Duration::from_secs(90),
-    );
-    assert_eq!(name(&after), name(&running));
-    let (logs, s) = summary(&node, &after);
-    assert_eq!(s["outcome"], "restarted", "{logs}");
-    // From outside, as an operator runs it: the plugin with their kubeconfig and a port-forward
-    // to Vault (the relay). ESO was just restarted: it would do nothing.
-    let (out, _path) = support::kubectl_plugin(
-        &node.cp.admin_kubeconfig,
-        &[
-            "eso-recovery".into(),
-            "--dry-run".into(),
-            format!("--vault-addr={}", bao.addr),
-        ],
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success()
-            && text
-                .lines()
-                .last()
-                .is_some_and(|l| l.starts_with("summary: outcome=") && l.contains("dry_run=true")),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for at in seed.restarted_at(&node.cp) {
-        let at: jiff::Timestamp = at
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("a Deployment was not restarted: {logs}"));
-        // restartedAt has whole seconds.
-        let lag = (at - unsealed)
-            .total(jiff::Unit::Second)
-            .unwrap_or(f64::MAX);
-        assert!(lag < 5.0, "restarted {lag:.1} s after the unseal: {logs}");
-    }
-}
-
-/// `outage` on the node, with ESO installed with `eso_values` and the design's objects but for
+/// `outage` on the node, with `eso` installed with `eso_values` and the design's objects but for
 /// the ExternalSecret's 15 s refresh (and `store_refresh`): ESO's pods synced the Secret; the
 /// new value is written to Vault right after one of its refreshes, and the outage begins at
 /// once; it holds until the ExternalSecret fails (and, with `store_refresh`, the store is
 /// degraded); a run of the CronJob awaits Vault, sees it back and restarts ESO's pods. Returns
 /// the seconds from Vault's return to the Secret holding the new value.
-fn outage_on_node(outage: Outage, store_refresh: Option<u32>, eso_values: &[&str]) -> f64 {
+fn outage_on_node(
+    eso: EsoVersion,
+    outage: Outage,
+    store_refresh: Option<u32>,
+    eso_values: &[&str],
+) -> f64 {
     let seed = Seed {
         es_refresh: "15s".into(),
         store_refresh,
         ..Seed::design()
     };
-    let stack = NodeStack::start(Node::start(), seed, eso_values, Some(&[]));
+    let stack = NodeStack::start(Node::start(eso), seed, eso_values, Some(&[]));
     let node = &stack.node;
     stack.rotate_then_begin("after", outage);
     node.wait_until(
@@ -193,34 +91,151 @@ fn outage_on_node(outage: Outage, store_refresh: Option<u32>, eso_values: &[&str
     synced.as_secs_f64()
 }
 
-#[test]
-fn after_a_short_seal_the_cronjob_restarts_eso_pods_and_the_secret_holds_vaults_value() {
-    let secs = outage_on_node(Outage::ShortSeal, None, &[]);
-    println!("ESO, one replica each: the Secret held Vault's value {secs:.1} s after the unseal");
-}
+/// ESO as users install it today, from its own 2.9.0 chart: each test's name says so.
+mod on_eso_2_9 {
+    use super::*;
 
-#[test]
-fn after_vault_restarts_sealed_and_the_store_degrades_the_restart_recovers_the_secret() {
-    // Vault's container killed: the kubelet starts it again, sealed. The store is validated
-    // every 20 s here (the design's: 5 min), so it degrades within the test, as in a long
-    // outage; the ExternalSecret is deep in its backoff when Vault is back.
-    let secs = outage_on_node(Outage::RestartedSealed, Some(20), &[]);
-    println!(
-        "Vault restarted, store degraded: the Secret held Vault's value {secs:.1} s after the unseal"
-    );
-}
+    const ESO: EsoVersion = EsoVersion::V2_9;
 
-#[test]
-fn eso_in_ha_recovers_too_after_its_new_leader_waits_out_the_old_lease() {
-    // ESO's controller as its chart allows for HA: 2 replicas with leader election. The old
-    // leader does not release its lease on shutdown (controller-runtime's default, and ESO sets
-    // no other), so a new one waits it out (15 s) before it reconciles.
-    let secs = outage_on_node(
-        Outage::ShortSeal,
-        None,
-        &["replicaCount=2", "leaderElect=true"],
-    );
-    println!(
-        "ESO in HA (2 replicas, leader election): the Secret held Vault's value {secs:.1} s after the unseal"
-    );
+    #[test]
+    fn a_sealed_vault_pod_is_awaited_by_the_cronjob_and_the_run_that_sees_the_unseal_restarts() {
+        let node = Node::start(ESO);
+        // The design's objects, ESO's Deployments with no replicas and its store degraded; OpenBao as
+        // a pod behind the Service `vault`, sealed: the design's URL resolves through cluster DNS.
+        let seed = Seed {
+            replicas: 0,
+            ..Seed::design()
+        };
+        seed.apply_objects(&node.cp);
+        seed.set_store(&node.cp, false);
+        let bao = OpenBao::on_node(&node, "security");
+        bao.seal();
+        let pulled_from = recovery_pods::install(&node, &[]);
+
+        // A run the CronJob started by itself: it awaits Vault for the chart's 45 s and leaves ESO.
+        let pod = next_run(
+            &node,
+            &[],
+            &["Succeeded", "Failed"],
+            Duration::from_secs(150),
+        );
+        let (logs, s) = summary(&node, &pod);
+        assert_eq!(
+            pod["status"]["phase"], "Succeeded",
+            "{}\n{logs}",
+            pod["status"]
+        );
+        let job = pod["metadata"]["ownerReferences"][0]["name"]
+            .as_str()
+            .unwrap_or_default();
+        let job = node.cp.get_json(&["job", job, "-n", "security"]);
+        assert_eq!(
+            job["metadata"]["ownerReferences"][0]["kind"], "CronJob",
+            "{job}"
+        );
+        // Admitted under Pod Security "restricted", as the image's user, with a read-only root.
+        assert_eq!(
+            pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"], true,
+            "{pod}"
+        );
+        assert_eq!(pod["spec"]["securityContext"]["runAsUser"], 65532, "{pod}");
+        // Pulled by the kubelet from the node's registry, the manifest the Dockerfile's build made.
+        assert_eq!(
+            pod["status"]["containerStatuses"][0]["imageID"],
+            format!("{pulled_from}@{}", built().digest),
+            "{pod}"
+        );
+        assert_eq!(s["outcome"], "vault_not_ready", "{logs}");
+        assert_eq!(s["vault"], "sealed", "{logs}");
+        let awaited = s["awaited"].as_str().unwrap_or_default();
+        assert!(
+            awaited.starts_with("45s") && awaited.ends_with("Vault still not ready"),
+            "{logs}"
+        );
+        for at in seed.restarted_at(&node.cp) {
+            assert!(
+                at.is_none(),
+                "a Deployment was restarted while Vault was sealed: {logs}"
+            );
+        }
+
+        // The next run, while it awaits: the unseal. It restarts ESO at once.
+        let running = next_run(&node, &[name(&pod)], &["Running"], Duration::from_secs(90));
+        std::thread::sleep(Duration::from_secs(5));
+        bao.unseal();
+        let unsealed = jiff::Timestamp::now();
+        let after = next_run(
+            &node,
+            &[name(&pod)],
+            &["Succeeded", "Failed"],
+            Duration::from_secs(90),
+        );
+        assert_eq!(name(&after), name(&running));
+        let (logs, s) = summary(&node, &after);
+        assert_eq!(s["outcome"], "restarted", "{logs}");
+        // From outside, as an operator runs it: the plugin with their kubeconfig and a port-forward
+        // to Vault (the relay). ESO was just restarted: it would do nothing.
+        let (out, _path) = support::kubectl_plugin(
+            &node.cp.admin_kubeconfig,
+            &[
+                "eso-recovery".into(),
+                "--dry-run".into(),
+                format!("--vault-addr={}", bao.addr),
+            ],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success()
+                && text.lines().last().is_some_and(
+                    |l| l.starts_with("summary: outcome=") && l.contains("dry_run=true")
+                ),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for at in seed.restarted_at(&node.cp) {
+            let at: jiff::Timestamp = at
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("a Deployment was not restarted: {logs}"));
+            // restartedAt has whole seconds.
+            let lag = (at - unsealed)
+                .total(jiff::Unit::Second)
+                .unwrap_or(f64::MAX);
+            assert!(lag < 5.0, "restarted {lag:.1} s after the unseal: {logs}");
+        }
+    }
+
+    #[test]
+    fn after_a_short_seal_the_cronjob_restarts_eso_pods_and_the_secret_holds_vaults_value() {
+        let secs = outage_on_node(ESO, Outage::ShortSeal, None, &[]);
+        println!(
+            "{ESO}, one replica each: the Secret held Vault's value {secs:.1} s after the unseal"
+        );
+    }
+
+    #[test]
+    fn after_vault_restarts_sealed_and_the_store_degrades_the_restart_recovers_the_secret() {
+        // Vault's container killed: the kubelet starts it again, sealed. The store is validated
+        // every 20 s here (the design's: 5 min), so it degrades within the test, as in a long
+        // outage; the ExternalSecret is deep in its backoff when Vault is back.
+        let secs = outage_on_node(ESO, Outage::RestartedSealed, Some(20), &[]);
+        println!(
+            "{ESO}, Vault restarted, store degraded: the Secret held Vault's value {secs:.1} s after the unseal"
+        );
+    }
+
+    #[test]
+    fn eso_in_ha_recovers_too_after_its_new_leader_waits_out_the_old_lease() {
+        // ESO's controller as its chart allows for HA: 2 replicas with leader election. The old
+        // leader does not release its lease on shutdown (controller-runtime's default, and ESO sets
+        // no other), so a new one waits it out (15 s) before it reconciles.
+        let secs = outage_on_node(
+            ESO,
+            Outage::ShortSeal,
+            None,
+            &["replicaCount=2", "leaderElect=true"],
+        );
+        println!(
+            "{ESO} in HA (2 replicas, leader election): the Secret held Vault's value {secs:.1} s after the unseal"
+        );
+    }
 }

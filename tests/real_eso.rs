@@ -3,12 +3,18 @@
 //! ESO's process on each new ReplicaSet. Every test asserts on the Secret `db/postgres-secret`
 //! itself, not only on conditions. Each has its own control plane (the design's names are
 //! cluster-wide), so they run side by side.
+//!
+//! Every test runs ESO v2.9.0, what users install today. The four scenarios that prove the core
+//! behaviour (a degraded store, a stuck ExternalSecret behind a Ready store, an ExternalSecret's
+//! own failure, a sealed Vault) run on v0.16.2 too, the oldest supported release: the module
+//! `on_eso_0_16` beside `on_eso_2_9`: each test's name says the release it ran.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use support::{
+    eso_version::EsoVersion,
     expect,
     procs::wait_until,
     seed::Seed,
@@ -84,10 +90,45 @@ fn assert_synced_by_the_restart(stack: &Stack, password: &str, run_at: Instant) 
     );
 }
 
-#[test]
-fn a_vault_restart_that_degrades_the_store_is_recovered() {
+/// The core scenarios as tests of the module it stands in, on its `ESO`.
+macro_rules! core_scenarios {
+    () => {
+        #[test]
+        fn a_vault_restart_that_degrades_the_store_is_recovered() {
+            super::a_vault_restart_that_degrades_the_store_is_recovered(ESO);
+        }
+
+        #[test]
+        fn a_short_seal_that_leaves_the_store_ready_is_recovered() {
+            super::a_short_seal_that_leaves_the_store_ready_is_recovered(ESO);
+        }
+
+        #[test]
+        fn an_external_secret_failing_for_its_own_reasons_restarts_at_most_once_per_outage() {
+            super::an_external_secret_failing_for_its_own_reasons_restarts_at_most_once_per_outage(
+                ESO,
+            );
+        }
+
+        #[test]
+        fn while_vault_is_sealed_eso_is_left_alone() {
+            super::while_vault_is_sealed_eso_is_left_alone(ESO);
+        }
+    };
+}
+
+/// The oldest supported release: the core scenarios.
+mod on_eso_0_16 {
+    use super::*;
+
+    const ESO: EsoVersion = EsoVersion::V0_16;
+
+    core_scenarios!();
+}
+
+fn a_vault_restart_that_degrades_the_store_is_recovered(eso: EsoVersion) {
     // (a) The seed's incident. The store validates every 5 s, so ESO notices the seal at once.
-    let mut stack = Stack::start(Seed::with_real_eso(Some(5), ES_REFRESH));
+    let mut stack = Stack::start(eso, Seed::with_real_eso(Some(5), ES_REFRESH));
     expect(&stack.recover(&[]), 0, "store_healthy");
 
     stack.restart_vault_sealed();
@@ -115,11 +156,10 @@ fn a_vault_restart_that_degrades_the_store_is_recovered() {
     assert_synced_by_the_restart(&stack, "after-the-restart", run_at);
 }
 
-#[test]
-fn a_short_seal_that_leaves_the_store_ready_is_recovered() {
+fn a_short_seal_that_leaves_the_store_ready_is_recovered(eso: EsoVersion) {
     // (b) The design's store verbatim (no refreshInterval: validated every 5 minutes), so it
     // stays Ready through the seal while the ExternalSecret fails and backs off.
-    let stack = Stack::start(Seed::with_real_eso(None, ES_REFRESH));
+    let stack = Stack::start(eso, Seed::with_real_eso(None, ES_REFRESH));
     stack.bao.seal();
     expect(&stack.recover(&[]), 0, "vault_not_ready");
 
@@ -146,41 +186,11 @@ fn a_short_seal_that_leaves_the_store_ready_is_recovered() {
     assert_eq!(stack.eso.starts(), 2);
 }
 
-#[test]
-fn a_rotation_after_the_recovery_reaches_the_secret_at_its_next_refresh() {
-    // (c) The restarted ESO runs its normal cycle again: no force-sync, only refreshInterval.
-    let stack = Stack::start(Seed::with_real_eso(None, ES_REFRESH));
-    stack.bao.seal();
-    end_outage(&stack);
-    stack.rotate("during-recovery");
-    let run_at = Instant::now();
-    // --wait returns once the rollouts are done, the store is Ready and the stuck one synced.
-    let waited = stack.recover(&["--wait", "--timeout=60s"]);
-    expect(&waited, 0, "recovered");
-    assert_eq!(
-        waited.summary["external_secrets"]["stuck"][0],
-        "db/postgres-secret"
-    );
-    assert!(
-        waited.summary["external_secrets"]
-            .get("still_failing")
-            .is_none(),
-        "{}",
-        waited.dump()
-    );
-    assert_synced_by_the_restart(&stack, "during-recovery", run_at);
-
-    stack.rotate("rotated-later");
-    let waited = stack.wait_for_password("rotated-later", Duration::from_secs(30));
-    eprintln!("the rotation reached the Secret after {waited:?} (refreshInterval {ES_REFRESH})");
-    assert_eq!(stack.eso.starts(), 2, "no restart was needed for it");
-    expect(&stack.recover(&["--cooldown=0s"]), 0, "already_restarted");
-}
-
-#[test]
-fn an_external_secret_failing_for_its_own_reasons_restarts_at_most_once_per_outage() {
+fn an_external_secret_failing_for_its_own_reasons_restarts_at_most_once_per_outage(
+    eso: EsoVersion,
+) {
     // (d) An ExternalSecret on a key Vault does not have fails whatever ESO does.
-    let stack = Stack::start(Seed::with_real_eso(None, ES_REFRESH));
+    let stack = Stack::start(eso, Seed::with_real_eso(None, ES_REFRESH));
     stack.cp.apply(&broken_external_secret());
     stack.wait_for_external_secret_failing("db", "broken", Duration::from_secs(30));
 
@@ -217,10 +227,9 @@ fn an_external_secret_failing_for_its_own_reasons_restarts_at_most_once_per_outa
     assert_eq!(stack.eso.starts(), 2);
 }
 
-#[test]
-fn while_vault_is_sealed_eso_is_left_alone() {
+fn while_vault_is_sealed_eso_is_left_alone(eso: EsoVersion) {
     // (e) Restarting ESO against a sealed Vault would only start its backoff again.
-    let stack = Stack::start(Seed::with_real_eso(Some(5), ES_REFRESH));
+    let stack = Stack::start(eso, Seed::with_real_eso(Some(5), ES_REFRESH));
     let pid = stack.eso.pid();
     stack.bao.seal();
     stack.wait_for_external_secret_failing("db", "postgres-secret", Duration::from_secs(30));
@@ -240,163 +249,206 @@ fn while_vault_is_sealed_eso_is_left_alone() {
     assert_eq!(stack.password().as_deref(), Some(FIRST_PASSWORD));
 }
 
-#[test]
-fn an_awaiting_run_started_during_a_seal_restarts_the_moment_vault_is_ready() {
-    // (e) A healthy Vault with --await-vault set: no wait, the same requests as without it.
-    let stack = Stack::start(Seed::with_real_eso(None, ES_REFRESH));
-    let healthy = stack.recover(&["--await-vault=10m"]);
-    expect(&healthy, 0, "store_healthy");
-    assert!(
-        healthy.summary.get("awaited").is_none(),
-        "{}",
-        healthy.dump()
-    );
-    assert!(
-        healthy.elapsed < Duration::from_secs(5),
-        "{}",
-        healthy.dump()
-    );
-    assert_eq!(stack.password().as_deref(), Some(FIRST_PASSWORD));
+/// What users run: the core scenarios, and the rest.
+mod on_eso_2_9 {
+    use super::*;
 
-    // (d) Sealed throughout: the run gives up after the duration, exit 0, nothing restarted.
-    stack.rotate_then("written-before-the-unseal", || stack.bao.seal());
-    let gave_up = stack.recover(&["--await-vault=3s"]);
-    expect(&gave_up, 0, "vault_not_ready");
-    assert!(
-        gave_up.elapsed >= Duration::from_secs(3) && gave_up.elapsed < Duration::from_secs(3 + 30),
-        "{}",
-        gave_up.dump()
-    );
-    assert!(
-        gave_up.stderr.contains("awaiting it for up to 3s"),
-        "{}",
-        gave_up.dump()
-    );
-    assert!(
-        gave_up.stderr.contains("still not ready"),
-        "{}",
-        gave_up.dump()
-    );
-    assert_eq!(stack.restarted_at(), vec![None, None, None]);
-    assert_eq!(stack.eso.starts(), 1);
-    assert_eq!(stack.password().as_deref(), Some(FIRST_PASSWORD));
+    const ESO: EsoVersion = EsoVersion::V2_9;
 
-    // (a) An awaiting run started during the seal (the runbook's "run it, then unseal").
-    let awaiting = stack.recover_in_background(&["--await-vault=2m"]);
-    let unsealed = end_outage_with(&stack, || stack.bao.unseal());
-    assert_synced_soon_after(&stack, "written-before-the-unseal", unsealed, "seal");
-    let run = awaiting.join().unwrap();
-    expect(&run, 0, "restarted");
-    assert!(
-        run.summary["awaited"]
-            .as_str()
-            .is_some_and(|a| a.contains("until Vault was ready")),
-        "{}",
-        run.dump()
-    );
-    assert_eq!(
-        run.summary["external_secrets"]["stuck"][0],
-        "db/postgres-secret"
-    );
-    expect(&stack.recover(&["--cooldown=0s"]), 0, "already_restarted");
-}
+    core_scenarios!();
 
-#[test]
-fn a_cut_path_to_a_running_vault_is_an_outage_too() {
-    // (b) Vault's process runs on, so its clock (sys/leader's active_time) does not move; ESO
-    // and eso-recovery cannot reach it (the relay stands in for a network or DNS outage).
-    let stack = Stack::start_behind_relay(Seed::with_real_eso(None, ES_REFRESH));
-    let active_before = stack.bao.leader()["active_time"].clone();
-    stack.rotate_then("written-during-the-cut", || stack.cut_vault_path());
-    let awaiting = stack.recover_in_background(&["--await-vault=2m"]);
-    let restored = end_outage_with(&stack, || stack.restore_vault_path());
-    assert_synced_soon_after(&stack, "written-during-the-cut", restored, "cut path");
-    let run = awaiting.join().unwrap();
-    expect(&run, 0, "restarted");
-    assert!(
-        run.stdout.contains("Vault was seen ready again at"),
-        "the restart was not for the outage eso-recovery saw: {}",
-        run.dump()
-    );
-    assert_eq!(
-        stack.bao.leader()["active_time"],
-        active_before,
-        "Vault's clock moved"
-    );
-    let record = stack.outage_record();
-    assert!(
-        record["eso-recovery/vault-ready-again-at"].is_string(),
-        "{record}"
-    );
-}
+    #[test]
+    fn a_rotation_after_the_recovery_reaches_the_secret_at_its_next_refresh() {
+        // (c) The restarted ESO runs its normal cycle again: no force-sync, only refreshInterval.
+        let stack = Stack::start(ESO, Seed::with_real_eso(None, ES_REFRESH));
+        stack.bao.seal();
+        end_outage(&stack);
+        stack.rotate("during-recovery");
+        let run_at = Instant::now();
+        // --wait returns once the rollouts are done, the store is Ready and the stuck one synced.
+        let waited = stack.recover(&["--wait", "--timeout=60s"]);
+        expect(&waited, 0, "recovered");
+        assert_eq!(
+            waited.summary["external_secrets"]["stuck"][0],
+            "db/postgres-secret"
+        );
+        assert!(
+            waited.summary["external_secrets"]
+                .get("still_failing")
+                .is_none(),
+            "{}",
+            waited.dump()
+        );
+        assert_synced_by_the_restart(&stack, "during-recovery", run_at);
 
-#[test]
-fn an_outage_that_ends_between_two_runs_restarts_once_and_a_bad_record_restarts_nothing() {
-    // (c) Plain runs, as the CronJob without --await-vault: one sees the cut, the next the
-    // path back. Only the record joins them: Vault's clock says nothing happened.
-    let stack = Stack::start_behind_relay(Seed::with_real_eso(None, ES_REFRESH));
-    stack.rotate_then("written-during-the-cut", || stack.cut_vault_path());
-    expect(&stack.recover(&[]), 0, "vault_not_ready");
-    let record = stack.outage_record();
-    assert!(
-        record["eso-recovery/vault-not-ready-since"].is_string(),
-        "{record}"
-    );
-    end_outage_with(&stack, || stack.restore_vault_path());
-    assert_still_stale(&stack);
-    let run_at = Instant::now();
-    let second = stack.recover(&[]);
-    expect(&second, 0, "restarted");
-    assert_eq!(
-        second.summary["external_secrets"]["stuck"][0],
-        "db/postgres-secret"
-    );
-    assert_synced_by_the_restart(&stack, "written-during-the-cut", run_at);
+        stack.rotate("rotated-later");
+        let waited = stack.wait_for_password("rotated-later", Duration::from_secs(30));
+        eprintln!(
+            "the rotation reached the Secret after {waited:?} (refreshInterval {ES_REFRESH})"
+        );
+        assert_eq!(stack.eso.starts(), 2, "no restart was needed for it");
+        expect(&stack.recover(&["--cooldown=0s"]), 0, "already_restarted");
+    }
 
-    // (f) Once per outage, across the record: past the cooldown nothing more is restarted.
-    expect(&stack.recover(&["--cooldown=0s"]), 0, "already_restarted");
+    #[test]
+    fn an_awaiting_run_started_during_a_seal_restarts_the_moment_vault_is_ready() {
+        // (e) A healthy Vault with --await-vault set: no wait, the same requests as without it.
+        let stack = Stack::start(ESO, Seed::with_real_eso(None, ES_REFRESH));
+        let healthy = stack.recover(&["--await-vault=10m"]);
+        expect(&healthy, 0, "store_healthy");
+        assert!(
+            healthy.summary.get("awaited").is_none(),
+            "{}",
+            healthy.dump()
+        );
+        assert!(
+            healthy.elapsed < Duration::from_secs(5),
+            "{}",
+            healthy.dump()
+        );
+        assert_eq!(stack.password().as_deref(), Some(FIRST_PASSWORD));
 
-    // A record garbled mid-outage is ignored with a warning: no restart comes of it.
-    let first_restart = stack.restarted_at();
-    stack.cut_vault_path();
-    stack.wait_for_external_secret_failing("db", "postgres-secret", Duration::from_secs(30));
-    expect(&stack.recover(&[]), 0, "vault_not_ready");
-    stack.cp.kubectl(&[
-        "annotate",
-        "lease",
-        "eso-recovery",
-        "-n",
-        "security",
-        "--overwrite",
-        "eso-recovery/vault-not-ready-since=garbage",
-    ]);
-    stack.restore_vault_path();
-    let garbled = stack.recover(&["--cooldown=0s"]);
-    assert_eq!(garbled.code, 0, "{}", garbled.dump());
-    assert_ne!(garbled.outcome(), "restarted", "{}", garbled.dump());
-    assert!(
-        garbled.stderr.contains("is not a time"),
-        "{}",
-        garbled.dump()
-    );
+        // (d) Sealed throughout: the run gives up after the duration, exit 0, nothing restarted.
+        stack.rotate_then("written-before-the-unseal", || stack.bao.seal());
+        let gave_up = stack.recover(&["--await-vault=3s"]);
+        expect(&gave_up, 0, "vault_not_ready");
+        assert!(
+            gave_up.elapsed >= Duration::from_secs(3)
+                && gave_up.elapsed < Duration::from_secs(3 + 30),
+            "{}",
+            gave_up.dump()
+        );
+        assert!(
+            gave_up.stderr.contains("awaiting it for up to 3s"),
+            "{}",
+            gave_up.dump()
+        );
+        assert!(
+            gave_up.stderr.contains("still not ready"),
+            "{}",
+            gave_up.dump()
+        );
+        assert_eq!(stack.restarted_at(), vec![None, None, None]);
+        assert_eq!(stack.eso.starts(), 1);
+        assert_eq!(stack.password().as_deref(), Some(FIRST_PASSWORD));
 
-    // Deleted mid-outage: a warning naming the fix, exit 0, no restart.
-    stack.cut_vault_path();
-    expect(&stack.recover(&[]), 0, "vault_not_ready");
-    stack
-        .cp
-        .kubectl(&["delete", "lease", "eso-recovery", "-n", "security"]);
-    stack.restore_vault_path();
-    let missing = stack.recover(&["--cooldown=0s"]);
-    assert_eq!(missing.code, 0, "{}", missing.dump());
-    assert_ne!(missing.outcome(), "restarted", "{}", missing.dump());
-    assert!(
-        missing.stderr.contains("apply manifests/"),
-        "{}",
-        missing.dump()
-    );
-    assert_eq!(stack.restarted_at(), first_restart);
-    assert_eq!(stack.eso.starts(), 2);
+        // (a) An awaiting run started during the seal (the runbook's "run it, then unseal").
+        let awaiting = stack.recover_in_background(&["--await-vault=2m"]);
+        let unsealed = end_outage_with(&stack, || stack.bao.unseal());
+        assert_synced_soon_after(&stack, "written-before-the-unseal", unsealed, "seal");
+        let run = awaiting.join().unwrap();
+        expect(&run, 0, "restarted");
+        assert!(
+            run.summary["awaited"]
+                .as_str()
+                .is_some_and(|a| a.contains("until Vault was ready")),
+            "{}",
+            run.dump()
+        );
+        assert_eq!(
+            run.summary["external_secrets"]["stuck"][0],
+            "db/postgres-secret"
+        );
+        expect(&stack.recover(&["--cooldown=0s"]), 0, "already_restarted");
+    }
+
+    #[test]
+    fn a_cut_path_to_a_running_vault_is_an_outage_too() {
+        // (b) Vault's process runs on, so its clock (sys/leader's active_time) does not move; ESO
+        // and eso-recovery cannot reach it (the relay stands in for a network or DNS outage).
+        let stack = Stack::start_behind_relay(ESO, Seed::with_real_eso(None, ES_REFRESH));
+        let active_before = stack.bao.leader()["active_time"].clone();
+        stack.rotate_then("written-during-the-cut", || stack.cut_vault_path());
+        let awaiting = stack.recover_in_background(&["--await-vault=2m"]);
+        let restored = end_outage_with(&stack, || stack.restore_vault_path());
+        assert_synced_soon_after(&stack, "written-during-the-cut", restored, "cut path");
+        let run = awaiting.join().unwrap();
+        expect(&run, 0, "restarted");
+        assert!(
+            run.stdout.contains("Vault was seen ready again at"),
+            "the restart was not for the outage eso-recovery saw: {}",
+            run.dump()
+        );
+        assert_eq!(
+            stack.bao.leader()["active_time"],
+            active_before,
+            "Vault's clock moved"
+        );
+        let record = stack.outage_record();
+        assert!(
+            record["eso-recovery/vault-ready-again-at"].is_string(),
+            "{record}"
+        );
+    }
+
+    #[test]
+    fn an_outage_that_ends_between_two_runs_restarts_once_and_a_bad_record_restarts_nothing() {
+        // (c) Plain runs, as the CronJob without --await-vault: one sees the cut, the next the
+        // path back. Only the record joins them: Vault's clock says nothing happened.
+        let stack = Stack::start_behind_relay(ESO, Seed::with_real_eso(None, ES_REFRESH));
+        stack.rotate_then("written-during-the-cut", || stack.cut_vault_path());
+        expect(&stack.recover(&[]), 0, "vault_not_ready");
+        let record = stack.outage_record();
+        assert!(
+            record["eso-recovery/vault-not-ready-since"].is_string(),
+            "{record}"
+        );
+        end_outage_with(&stack, || stack.restore_vault_path());
+        assert_still_stale(&stack);
+        let run_at = Instant::now();
+        let second = stack.recover(&[]);
+        expect(&second, 0, "restarted");
+        assert_eq!(
+            second.summary["external_secrets"]["stuck"][0],
+            "db/postgres-secret"
+        );
+        assert_synced_by_the_restart(&stack, "written-during-the-cut", run_at);
+
+        // (f) Once per outage, across the record: past the cooldown nothing more is restarted.
+        expect(&stack.recover(&["--cooldown=0s"]), 0, "already_restarted");
+
+        // A record garbled mid-outage is ignored with a warning: no restart comes of it.
+        let first_restart = stack.restarted_at();
+        stack.cut_vault_path();
+        stack.wait_for_external_secret_failing("db", "postgres-secret", Duration::from_secs(30));
+        expect(&stack.recover(&[]), 0, "vault_not_ready");
+        stack.cp.kubectl(&[
+            "annotate",
+            "lease",
+            "eso-recovery",
+            "-n",
+            "security",
+            "--overwrite",
+            "eso-recovery/vault-not-ready-since=garbage",
+        ]);
+        stack.restore_vault_path();
+        let garbled = stack.recover(&["--cooldown=0s"]);
+        assert_eq!(garbled.code, 0, "{}", garbled.dump());
+        assert_ne!(garbled.outcome(), "restarted", "{}", garbled.dump());
+        assert!(
+            garbled.stderr.contains("is not a time"),
+            "{}",
+            garbled.dump()
+        );
+
+        // Deleted mid-outage: a warning naming the fix, exit 0, no restart.
+        stack.cut_vault_path();
+        expect(&stack.recover(&[]), 0, "vault_not_ready");
+        stack
+            .cp
+            .kubectl(&["delete", "lease", "eso-recovery", "-n", "security"]);
+        stack.restore_vault_path();
+        let missing = stack.recover(&["--cooldown=0s"]);
+        assert_eq!(missing.code, 0, "{}", missing.dump());
+        assert_ne!(missing.outcome(), "restarted", "{}", missing.dump());
+        assert!(
+            missing.stderr.contains("apply manifests/"),
+            "{}",
+            missing.dump()
+        );
+        assert_eq!(stack.restarted_at(), first_restart);
+        assert_eq!(stack.eso.starts(), 2);
+    }
 }
 
 /// An ExternalSecret in `db` reading a key Vault does not have.

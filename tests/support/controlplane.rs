@@ -13,6 +13,7 @@ use std::{
 use serde_json::Value;
 
 use super::{
+    eso_version::EsoVersion,
     netns::{NODE_IP, Netns},
     procs::{Proc, free_port, wait_until},
     relay::Relay,
@@ -51,12 +52,6 @@ pub fn bins() -> PathBuf {
         .clone()
 }
 
-/// ESO's CRD folder.
-pub fn crds() -> PathBuf {
-    static CRDS: OnceLock<PathBuf> = OnceLock::new();
-    CRDS.get_or_init(|| script("tests/eso/crds.sh")).clone()
-}
-
 /// What a control plane runs and holds beyond etcd, kube-apiserver and the two CRDs eso-recovery
 /// reads.
 #[derive(Clone, Default)]
@@ -67,6 +62,8 @@ pub struct Options {
     pub audit: bool,
     /// Every CRD of ESO's, as its controller needs (it watches them all).
     pub all_eso_crds: bool,
+    /// The ESO release whose CRDs are installed.
+    pub eso: EsoVersion,
     /// Run inside a node's namespaces: the API server on every address there, advertising the
     /// node's, reachable from the host through a relay on the same port of 127.0.0.1; with the
     /// controller manager, all of its default controllers (Jobs, CronJobs, EndpointSlices,
@@ -118,6 +115,8 @@ pub struct ControlPlane {
     _relay: Option<Relay>,
     /// How long etcd + kube-apiserver took to be ready.
     pub startup: Duration,
+    /// The ESO release whose CRDs it serves.
+    pub eso: EsoVersion,
 }
 
 impl ControlPlane {
@@ -169,7 +168,7 @@ impl ControlPlane {
     /// As [`ControlPlane::start`], with the [`Options`] given.
     pub fn start_with(options: Options) -> ControlPlane {
         let bins = bins();
-        let crds = crds();
+        let crds = options.eso.crds();
         let tmp = tempfile::Builder::new()
             .prefix("eso-recovery-cp-")
             .tempdir()
@@ -287,6 +286,7 @@ impl ControlPlane {
             node: options.node.clone(),
             _relay: relay,
             startup: Duration::ZERO,
+            eso: options.eso,
         };
         let ready = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             wait_until("kube-apiserver /readyz", Duration::from_secs(90), || {

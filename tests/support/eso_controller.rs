@@ -1,5 +1,5 @@
-//! ESO's real controller (v0.16.2, built by `tests/eso/build.sh`), run out of cluster against the
-//! harness's kube-apiserver, and the one stand-in around it: the kubelet. There are no nodes, so
+//! ESO's real controller (of the control plane's [`EsoVersion`], built by `tests/eso/build.sh`),
+//! run out of cluster against the harness's kube-apiserver, and the one stand-in around it: the kubelet. There are no nodes, so
 //! when kube-controller-manager gives the `external-secrets` Deployment a new ReplicaSet (a
 //! restart by eso-recovery or `kubectl rollout restart`), [`Eso`] stops the running controller
 //! with SIGTERM and starts a new one, as the kubelet would replace the pod.
@@ -12,32 +12,29 @@ use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::Command,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
 use super::{
-    controlplane::{ControlPlane, bins, script},
-    procs::{Proc, free_port, wait_until},
+    controlplane::{ControlPlane, bins},
+    eso_version::EsoVersion,
+    procs::{Proc, wait_until},
 };
-
-/// The controller binary: `$ESO_BIN`, or built once from `tests/eso/go.mod`.
-pub fn bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| script("tests/eso/build.sh")).clone()
-}
 
 /// What is needed to start one controller process.
 #[derive(Clone)]
 struct Launch {
+    eso: EsoVersion,
     kubeconfig: PathBuf,
     vault: String,
+    flags: &'static [&'static str],
     dir: PathBuf,
 }
 
 impl Launch {
     fn spawn(&self, n: usize) -> Proc {
-        let mut cmd = Command::new(bin());
+        let mut cmd = Command::new(self.eso.bin());
         cmd.env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", &self.dir)
@@ -49,7 +46,8 @@ impl Launch {
                 "--loglevel=debug",
                 "--zap-time-encoding=iso8601",
             ])
-            .arg(format!("--metrics-addr=127.0.0.1:{}", free_port()));
+            .args(self.eso.loopback_listen_flags())
+            .args(self.flags);
         Proc::spawn(
             "external-secrets",
             &mut cmd,
@@ -74,16 +72,25 @@ struct State {
 }
 
 impl Eso {
-    /// Starts the controller against `cp` (as its admin), with Vault's traffic sent to
-    /// `vault_addr`, and the kubelet stand-in for Deployment `external-secrets` in `namespace`
+    /// Starts the controller against `cp` (as its admin) with `flags` beside the harness's own,
+    /// with Vault's traffic sent to `vault_addr`, and the kubelet stand-in for Deployment `external-secrets` in `namespace`
     /// (which must exist and have been rolled out by kube-controller-manager once).
-    pub fn start(cp: &ControlPlane, namespace: &str, vault_addr: &str, dir: &Path) -> Eso {
+    pub fn start(
+        cp: &ControlPlane,
+        namespace: &str,
+        vault_addr: &str,
+        flags: &'static [&'static str],
+        dir: &Path,
+    ) -> Eso {
         let launch = Launch {
+            eso: cp.eso,
             kubeconfig: cp.admin_kubeconfig.clone(),
             vault: vault_addr.to_string(),
+            flags,
             dir: dir.to_path_buf(),
         };
         let revision = current_revision(cp, namespace);
+        eprintln!("{}: the controller runs out of cluster", cp.eso);
         let first = launch.spawn(0);
         let state = Arc::new(Mutex::new(State {
             launch,

@@ -1,18 +1,13 @@
 //! ESO as its own Helm chart installs it on the node: the controller, the webhook and the cert
-//! controller, one replica each (the chart's defaults), from an image of the pinned controller
-//! (`tests/eso/build.sh`) built here. The chart is ESO's own, from the same module as the
-//! controller and its CRDs, less one thing: its optional bitwarden-sdk-server dependency (off by
-//! default) lives in a registry this machine cannot reach, so it is dropped from `Chart.yaml`.
-//! The CRDs are the control plane's (installed from the same module), so `installCRDs=false`.
+//! controller, one replica each (the chart's defaults), from an image of the node's
+//! [`EsoVersion`](super::eso_version::EsoVersion) built here. The chart is that release's own
+//! (`tests/eso/build.sh` drops its optional bitwarden-sdk-server dependency, off by default, which
+//! lives in a registry this machine cannot reach). The CRDs are the control plane's (the same
+//! release's), so `installCRDs=false`; the image is the one thing set beyond that.
 
 use std::time::Duration;
 
-use super::{
-    controlplane::{crds, script},
-    helm,
-    image::scratch,
-    node::Node,
-};
+use super::{helm, image::scratch, node::Node};
 
 /// ESO's three Deployments, as the chart names them for release `external-secrets`.
 pub const DEPLOYMENTS: [&str; 3] = [
@@ -24,38 +19,16 @@ pub const DEPLOYMENTS: [&str; 3] = [
 /// Installs ESO into `namespace` with `values` (`key=value`, as `--set` takes them) and waits
 /// until its three Deployments are available and its webhook answers.
 pub fn install(node: &Node, namespace: &str, values: &[&str]) {
-    let binary = script("tests/eso/build.sh");
+    let eso = node.cp.eso;
+    eprintln!("{eso}: installing its chart on the node with {values:?}");
     let image = scratch(
         "external-secrets",
-        &[(&binary, "/bin/external-secrets")],
+        &[(&eso.bin(), "/bin/external-secrets")],
         "1000:1000",
         &["/bin/external-secrets"],
     );
     node.import(&image);
     let (repository, tag) = image.reference.rsplit_once(':').expect("a tagged image");
-
-    // ESO's chart, from the module's source, without the dependency no registry here serves.
-    let source = crds()
-        .ancestors()
-        .nth(3)
-        .expect("the module's root")
-        .join("deploy/charts/external-secrets");
-    let chart = tempfile::tempdir().unwrap();
-    let copied = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(format!("{}/.", source.display()))
-        .arg(chart.path())
-        .status()
-        .expect("copying ESO's chart");
-    assert!(copied.success());
-    let meta = chart.path().join("Chart.yaml");
-    let text = std::fs::read_to_string(&meta).unwrap();
-    let text = text
-        .split_once("\ndependencies:")
-        .map(|(head, _)| format!("{head}\n"))
-        .unwrap_or(text);
-    std::fs::write(&meta, text).unwrap();
-    let _ = std::fs::remove_file(chart.path().join("Chart.lock"));
 
     let mut sets = vec![
         "installCRDs=false".to_string(),
@@ -74,7 +47,7 @@ pub fn install(node: &Node, namespace: &str, values: &[&str]) {
     let out = helm::install(
         &node.cp.admin_kubeconfig,
         "external-secrets",
-        &chart.path().display().to_string(),
+        &eso.chart().display().to_string(),
         namespace,
         &args,
     );

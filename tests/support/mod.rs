@@ -6,6 +6,7 @@ pub mod controlplane;
 pub mod dns;
 pub mod eso_controller;
 pub mod eso_pods;
+pub mod eso_version;
 pub mod fake_api;
 pub mod fake_vault;
 pub mod helm;

@@ -22,6 +22,7 @@ use std::{
 
 use super::{
     controlplane::{ControlPlane, Options, bins, script},
+    eso_version::EsoVersion,
     image::{Image, scratch},
     netns::{NODE_IP, Netns},
     procs::{Proc, wait_until},
@@ -54,21 +55,24 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts the node and waits until it is Ready, with the pause image imported; another
-    /// test's node in this process first ends.
-    pub fn start() -> Node {
+    /// Starts the node, its control plane serving `eso`'s CRDs, and waits until it is Ready,
+    /// with the pause image imported; another test's node in this process first ends.
+    pub fn start(eso: EsoVersion) -> Node {
         static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let one_at_a_time = ONE.lock().unwrap_or_else(|e| e.into_inner());
-        Self::start_with(Some(one_at_a_time))
+        Self::start_with(eso, Some(one_at_a_time))
     }
 
     /// As [`Node::start`], beside other nodes: for the benchmark, whose cells are long and
     /// mostly idle. Each node has its own namespaces, cgroups and control plane.
-    pub fn start_beside_others() -> Node {
-        Self::start_with(None)
+    pub fn start_beside_others(eso: EsoVersion) -> Node {
+        Self::start_with(eso, None)
     }
 
-    fn start_with(one_at_a_time: Option<std::sync::MutexGuard<'static, ()>>) -> Node {
+    fn start_with(
+        eso: EsoVersion,
+        one_at_a_time: Option<std::sync::MutexGuard<'static, ()>>,
+    ) -> Node {
         install_packages();
         let bins = bins();
         for b in ["kubelet", "kube-scheduler", "kube-proxy", "pause"] {
@@ -93,6 +97,7 @@ impl Node {
             controller_manager: true,
             all_eso_crds: true,
             node: Some(Arc::clone(&netns)),
+            eso,
             ..Options::default()
         });
         let cgroup_root = format!("/eso-recovery-node-{}", netns.id());

@@ -11,6 +11,7 @@ use super::{
     Run,
     controlplane::{ControlPlane, Options, repo},
     eso_controller::Eso,
+    eso_version::EsoVersion,
     openbao::OpenBao,
     procs::wait_until,
     relay::Relay,
@@ -27,6 +28,8 @@ pub struct Parts {
     pub relay: bool,
     /// OpenBao writes an audit log ([`OpenBao::logins`]).
     pub vault_audit: bool,
+    /// More flags for ESO's controller (its Vault token cache, for one).
+    pub eso_flags: &'static [&'static str],
 }
 
 /// Everything running; dropped in this order (ESO first, the control plane last).
@@ -47,15 +50,17 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts everything for `seed` and waits until ESO has synced the Secret.
-    pub fn start(seed: Seed) -> Stack {
-        Self::start_with(seed, Parts::default())
+    /// Starts everything for `seed` with ESO release `eso` and waits until ESO has synced the
+    /// Secret.
+    pub fn start(eso: EsoVersion, seed: Seed) -> Stack {
+        Self::start_with(eso, seed, Parts::default())
     }
 
     /// As [`Stack::start`], with ESO and eso-recovery reaching Vault through a [`Relay`] the
     /// test can cut: Vault runs on, unreachable.
-    pub fn start_behind_relay(seed: Seed) -> Stack {
+    pub fn start_behind_relay(eso: EsoVersion, seed: Seed) -> Stack {
         Self::start_with(
+            eso,
             seed,
             Parts {
                 relay: true,
@@ -65,7 +70,7 @@ impl Stack {
     }
 
     /// As [`Stack::start`], with the optional parts.
-    pub fn start_with(seed: Seed, parts: Parts) -> Stack {
+    pub fn start_with(eso: EsoVersion, seed: Seed, parts: Parts) -> Stack {
         let behind_relay = parts.relay;
         let dir = tempfile::Builder::new()
             .prefix("eso-recovery-stack-")
@@ -74,6 +79,7 @@ impl Stack {
         let cp = ControlPlane::start_with(Options {
             controller_manager: true,
             all_eso_crds: true,
+            eso,
             ..Options::default()
         });
         let bao = if parts.vault_audit {
@@ -91,7 +97,7 @@ impl Stack {
         let recovery_kubeconfig = cp.kubeconfig_for(&seed.namespace, "eso-recovery");
         let relay = behind_relay.then(|| Relay::start(bao.port()));
         let vault = relay.as_ref().map_or(&bao.addr, |r| &r.addr);
-        let eso = Eso::start(&cp, &seed.namespace, vault, dir.path());
+        let eso = Eso::start(&cp, &seed.namespace, vault, parts.eso_flags, dir.path());
         let stack = Stack {
             eso,
             bao,

@@ -1,7 +1,7 @@
-// Pins the External Secrets Operator controller the end-to-end tests run (its CRDs too).
-// v0.16.2 is the newest release that builds from the Go module proxy as a dependency (v1.x
+// Pins ESO v0.16.2, the oldest version eso-recovery supports (its controller, CRDs and chart).
+// It is the newest release that builds from the Go module proxy as a dependency (v1.x
 // replaces nested modules that are never tagged); it has the same backoff code as v1.x and serves
-// external-secrets.io/v1. Nothing here is imported by eso-recovery; see build.sh.
+// external-secrets.io/v1. Nothing here is imported by eso-recovery; see ../build.sh.
 module eso-recovery.test/eso
 
 go 1.24.2
