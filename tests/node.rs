@@ -6,8 +6,12 @@
 
 mod support;
 
-use std::time::Duration;
+use std::{
+    ops::Range,
+    time::{Duration, Instant},
+};
 
+use serde_json::Value;
 use support::{
     eso_version::EsoVersion,
     image::built,
@@ -16,9 +20,49 @@ use support::{
     openbao::OpenBao,
     outage::Outage,
     procs::wait_until,
-    recovery_pods::{self, name, next_run, runs, summary},
+    recovery_pods::{self, finished, name, next_run, runs, summary},
     seed::Seed,
 };
+
+/// ESO retries a failed ExternalSecret 1, 3, 7, 15, 31, 63 and 127 s after its first failure
+/// (1 s doubling), and an attempt in flight when Vault returns (Vault's client retries a 503 for
+/// a few seconds) recovers the Secret by itself, leaving nothing stuck to restart: Vault returns
+/// in the quiet stretch between the last two, as in a longer outage.
+const QUIET_AFTER_FIRST_FAILURE: Range<Duration> =
+    Duration::from_secs(70)..Duration::from_secs(120);
+
+/// A run awaits Vault for the chart's 45 s; Vault returns at least 3 s into that and 10 s before
+/// its end.
+const AWAITING: Range<Duration> = Duration::from_secs(3)..Duration::from_secs(35);
+
+/// Waits for [`QUIET_AFTER_FIRST_FAILURE`] after `failed` and a run of the CronJob (not in
+/// `seen`) inside [`AWAITING`] in it, and returns that run.
+fn run_awaiting_in_quiet_stretch(node: &Node, seen: &[String], failed: Instant) -> Value {
+    std::thread::sleep(
+        QUIET_AFTER_FIRST_FAILURE
+            .start
+            .saturating_sub(failed.elapsed()),
+    );
+    let mut seen = seen.to_vec();
+    loop {
+        let run = next_run(node, &seen, &["Running"], Duration::from_secs(90));
+        let started: jiff::Timestamp = run["status"]["startTime"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("a running pod with a startTime: {run}"));
+        let age =
+            Duration::try_from(jiff::Timestamp::now().duration_since(started)).unwrap_or_default();
+        if age < AWAITING.end {
+            std::thread::sleep(AWAITING.start.saturating_sub(age));
+            assert!(
+                failed.elapsed() < QUIET_AFTER_FIRST_FAILURE.end,
+                "no run of the CronJob awaited Vault within {QUIET_AFTER_FIRST_FAILURE:?} of the first failure"
+            );
+            return run;
+        }
+        seen.push(name(&run));
+    }
+}
 
 /// `outage` on the node, with `eso` installed with `eso_values` and the design's objects but for
 /// the ExternalSecret's 15 s refresh (and `store_refresh`): ESO's pods synced the Secret; the
@@ -45,6 +89,7 @@ fn outage_on_node(
         Duration::from_secs(120),
         || stack.external_secret_failing(),
     );
+    let failed = Instant::now();
     if store_refresh.is_some() {
         node.wait_until("the store degraded", Duration::from_secs(120), || {
             stack.store_degraded()
@@ -55,10 +100,13 @@ fn outage_on_node(
             "the store degraded in a short outage"
         );
     }
-    // Back while a run of the CronJob awaits it.
-    let seen: Vec<String> = runs(node).iter().map(name).collect();
-    let running = next_run(node, &seen, &["Running"], Duration::from_secs(90));
-    std::thread::sleep(Duration::from_secs(10));
+    // Back between two of ESO's own retries, while a run of the CronJob awaits it.
+    let seen: Vec<String> = runs(node)
+        .iter()
+        .filter(|p| p["status"]["phase"] != "Running")
+        .map(name)
+        .collect();
+    let running = run_awaiting_in_quiet_stretch(node, &seen, failed);
     assert_ne!(
         stack.password().as_deref(),
         Some("after"),
@@ -70,13 +118,7 @@ fn outage_on_node(
         Duration::from_secs(90),
         || stack.password().as_deref() == Some("after"),
     );
-    let run = next_run(
-        node,
-        &seen,
-        &["Succeeded", "Failed"],
-        Duration::from_secs(90),
-    );
-    assert_eq!(name(&run), name(&running));
+    let run = finished(node, &running, Duration::from_secs(90));
     let (logs, s) = summary(node, &run);
     assert_eq!(s["outcome"], "restarted", "{logs}");
     // ESO's pods were replaced by the rollout eso-recovery started.

@@ -75,6 +75,18 @@ pub fn next_run(node: &Node, seen: &[String], phases: &[&str], limit: Duration) 
     found
 }
 
+/// Waits for the run `pod` to end (Succeeded or Failed) and returns it as it ended.
+pub fn finished(node: &Node, pod: &Value, limit: Duration) -> Value {
+    let mut now = Value::Null;
+    node.wait_until(&format!("the run {} ending", name(pod)), limit, || {
+        now = node.cp.get_json(&["pod", &name(pod), "-n", "security"]);
+        ["Succeeded", "Failed"]
+            .iter()
+            .any(|ph| now["status"]["phase"] == *ph)
+    });
+    now
+}
+
 /// A pod's name.
 pub fn name(pod: &Value) -> String {
     pod["metadata"]["name"]
