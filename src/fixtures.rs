@@ -62,37 +62,29 @@ pub fn degraded() -> StoreCondition {
 /// The ESO releases whose objects are kept in `src/fixtures/eso/`, oldest first.
 pub const ESO_RELEASES: [&str; 2] = ["0.16.2", "2.9.0"];
 
-/// One object as that real ESO release wrote it: read back from a real kube-apiserver during
-/// `tests/real_eso.rs` (a sealed Vault, Kubernetes auth), kept verbatim but for `managedFields`.
-/// `name` is `clustersecretstore-{ready,degraded}` or `externalsecret-{synced,failing}`.
-pub fn real_eso_object(release: &str, name: &str) -> Value {
-    let text = match (release, name) {
-        ("0.16.2", "clustersecretstore-ready") => {
-            include_str!("fixtures/eso/0.16.2/clustersecretstore-ready.json")
-        }
-        ("0.16.2", "clustersecretstore-degraded") => {
-            include_str!("fixtures/eso/0.16.2/clustersecretstore-degraded.json")
-        }
-        ("0.16.2", "externalsecret-synced") => {
-            include_str!("fixtures/eso/0.16.2/externalsecret-synced.json")
-        }
-        ("0.16.2", "externalsecret-failing") => {
-            include_str!("fixtures/eso/0.16.2/externalsecret-failing.json")
-        }
-        ("2.9.0", "clustersecretstore-ready") => {
-            include_str!("fixtures/eso/2.9.0/clustersecretstore-ready.json")
-        }
-        ("2.9.0", "clustersecretstore-degraded") => {
-            include_str!("fixtures/eso/2.9.0/clustersecretstore-degraded.json")
-        }
-        ("2.9.0", "externalsecret-synced") => {
-            include_str!("fixtures/eso/2.9.0/externalsecret-synced.json")
-        }
-        ("2.9.0", "externalsecret-failing") => {
-            include_str!("fixtures/eso/2.9.0/externalsecret-failing.json")
-        }
-        other => panic!("no fixture {other:?}"),
+/// `(release, name, JSON)` for each file under `src/fixtures/eso/RELEASE/NAME.json`.
+macro_rules! real_eso_objects {
+    ($($release:literal: $($name:literal),+;)+) => {
+        &[$($(
+            ($release, $name, include_str!(concat!("fixtures/eso/", $release, "/", $name, ".json"))),
+        )+)+]
     };
+}
+
+/// The objects each release wrote, read back from a real kube-apiserver during
+/// `tests/real_eso.rs` (a sealed Vault, Kubernetes auth), kept verbatim but for `managedFields`.
+const REAL_ESO_OBJECTS: &[(&str, &str, &str)] = real_eso_objects! {
+    "0.16.2": "clustersecretstore-ready", "clustersecretstore-degraded", "externalsecret-synced", "externalsecret-failing";
+    "2.9.0": "clustersecretstore-ready", "clustersecretstore-degraded", "externalsecret-synced", "externalsecret-failing";
+};
+
+/// One object as that real ESO release wrote it: `name` is `clustersecretstore-{ready,degraded}`
+/// or `externalsecret-{synced,failing}`.
+pub fn real_eso_object(release: &str, name: &str) -> Value {
+    let (_, _, text) = REAL_ESO_OBJECTS
+        .iter()
+        .find(|(r, n, _)| *r == release && *n == name)
+        .unwrap_or_else(|| panic!("no fixture {release}/{name}"));
     serde_json::from_str(text).unwrap()
 }
 
