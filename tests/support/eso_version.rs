@@ -18,9 +18,6 @@ pub enum EsoVersion {
 }
 
 impl EsoVersion {
-    /// Every supported release, newest first.
-    pub const ALL: [EsoVersion; 2] = [EsoVersion::V2_9, EsoVersion::V0_16];
-
     /// The version as `tests/eso/build.sh` takes it.
     pub fn version(self) -> &'static str {
         match self {
