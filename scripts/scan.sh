@@ -39,7 +39,7 @@ trap 'rm -rf "$rendered"' EXIT
 "$helm" template eso-recovery charts/eso-recovery -n security > "$rendered/chart-defaults.yaml"
 "$helm" template eso-recovery charts/eso-recovery -n security \
   --set vaultCA.secret.name=vault-tls --set vaultCA.secret.key=ca.crt \
-  --set 'config.externalsecretNamespaces={db,web}' \
+  --set 'config.externalsecretNamespaces={db,web}' --set config.strategy=resync \
   --set image.digest="sha256:$(printf 'a%.0s' {1..64})" > "$rendered/chart-options.yaml"
 
 # --skip-download and BC_SKIP_MAPPING: offline, no call to the vendor's platform.

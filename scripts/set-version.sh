@@ -36,6 +36,6 @@ fill("charts/eso-recovery/Chart.yaml",
      (r"^(version: ).*$", version), (r"^(appVersion: ).*$", f'"{version}"'))
 fill("charts/eso-recovery/values.yaml",
      (r"^(  registry: ).*$", registry), (r"^(  repository: ).*$", repository))
-fill("manifests/kustomization.yaml",
+fill("manifests/base/kustomization.yaml",
      (r"^(    newName: ).*$", image), (r"^(    newTag: ).*$", version))
 EOF

@@ -10,7 +10,7 @@ use crate::{
     config::Config,
     kube_client, logging,
     report::{DeploymentResult, Outcome, Report, Summary, update},
-    run::run,
+    run::{WAITING, run},
     vault::VaultProbe,
 };
 
@@ -107,7 +107,8 @@ pub async fn execute(config: &Config) -> anyhow::Result<Summary> {
     .await?;
     let report = Report::default();
     let limit = config.timeout.saturating_add(config.await_vault);
-    if tokio::time::timeout(limit, run(config, &client, &vault, &report))
+    let deadline = tokio::time::Instant::now() + limit;
+    if tokio::time::timeout(limit, run(config, &client, &vault, &report, deadline))
         .await
         .is_err()
     {
@@ -121,7 +122,7 @@ pub async fn execute(config: &Config) -> anyhow::Result<Summary> {
                     humantime::format_duration(config.await_vault)
                 )
             };
-            if s.phase == "waiting" {
+            if s.phase == WAITING {
                 let pending: Vec<String> = s
                     .deployments
                     .iter()

@@ -10,7 +10,11 @@ use std::{
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use url::Url;
 
-use crate::{config::Config, decision::Policy, vault::VaultTls};
+use crate::{
+    config::{Config, Strategy},
+    decision::Policy,
+    vault::VaultTls,
+};
 
 const ABOUT: &str = "Restart the External Secrets Operator when Vault is ready again but ESO is \
 still stuck in its backoff (a degraded ClusterSecretStore, or ExternalSecrets failing since the \
@@ -200,6 +204,16 @@ pub struct Cli {
           value_parser = parse_positive_duration, help_heading = "Behaviour")]
     pub timeout: Duration,
 
+    /// How ESO is woken once it is found stuck. restart: ESO's three Deployments, as `kubectl
+    /// rollout restart` (every backoff cleared, every pod replaced). resync: the annotation
+    /// eso-recovery/resynced-at on each degraded store, then on each stuck ExternalSecret, ESO's
+    /// own lever (nothing replaced, the leader stays); it needs `patch` on those kinds and the
+    /// ValidatingAdmissionPolicy the manifests ship, and it restarts instead when the policy is
+    /// missing, a patch fails, or what it woke is not back within 5 s.
+    #[arg(long, env = "ESO_RECOVERY_STRATEGY", value_name = "STRATEGY", value_enum,
+          default_value_t = Strategy::Restart, help_heading = "Behaviour")]
+    pub strategy: Strategy,
+
     /// Run every check and send the patches with dryRun=All (proving RBAC and admission would
     /// accept them); change nothing, write no Events.
     #[arg(long, env = "ESO_RECOVERY_DRY_RUN", action = ArgAction::SetTrue, help_heading = "Behaviour")]
@@ -314,6 +328,7 @@ impl Cli {
                 force: self.force,
                 stores,
             },
+            strategy: self.strategy,
             dry_run: self.dry_run,
             wait: self.wait,
             await_vault: self.await_vault,

@@ -6,6 +6,27 @@ use url::Url;
 
 use crate::{decision::Policy, vault::VaultTls};
 
+/// What a run does once the decision says ESO is stuck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Strategy {
+    /// Restart ESO's Deployments as `kubectl rollout restart` does: every backoff cleared at
+    /// once, every pod replaced (in HA the new leader first waits out the old one's lease).
+    #[default]
+    Restart,
+    /// Annotate just the stuck objects (the degraded stores, then the stuck ExternalSecrets), ESO's
+    /// own lever: nothing is replaced. Falls back to a restart when that does not bring them back.
+    Resync,
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Strategy::Restart => "restart",
+            Strategy::Resync => "resync",
+        })
+    }
+}
+
 /// Everything a run needs to know, already checked (see [`crate::cli::Cli::into_config`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -27,6 +48,8 @@ pub struct Config {
     pub kubeconfig_only: bool,
     /// What the decision depends on (the stores watched among it).
     pub policy: Policy,
+    /// How ESO is woken.
+    pub strategy: Strategy,
     /// Send patches with `dryRun=All` and write no Events.
     pub dry_run: bool,
     /// Wait for the rollouts and the stores after restarting.

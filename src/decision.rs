@@ -72,6 +72,8 @@ pub struct Observation {
     /// The last outage eso-recovery itself saw end (its record, or this run's `--await-vault`):
     /// the end of an outage that Vault's clock does not show (a network cut, DNS down).
     pub seen_outage: Option<SeenOutage>,
+    /// The last resync recorded (`--strategy resync` leaves no `restartedAt`).
+    pub last_resync: Option<Timestamp>,
     /// Each configured store.
     pub stores: Vec<StoreObservation>,
     /// The Deployments, once the decision asked for them.
@@ -101,6 +103,14 @@ pub enum Hold {
         /// When the outage ended (Vault became active, or was seen ready again).
         outage_ended: Timestamp,
     },
+    /// The stuck objects were resynced after the last outage ended (and what did not come back
+    /// then was restarted for in the same run).
+    AlreadyResynced {
+        /// The last resync.
+        at: Timestamp,
+        /// When the outage ended.
+        outage_ended: Timestamp,
+    },
     /// A Deployment is still rolling out (perhaps from the last restart).
     RolloutInProgress,
     /// A store could not be read and none is degraded: an error, never a reason to restart.
@@ -118,11 +128,12 @@ pub enum Action {
     ReadDeployments,
     /// A restart may be due for stuck ExternalSecrets: list them and decide again.
     ReadExternalSecrets,
-    /// Restart as planned.
+    /// Wake ESO as planned: restart it, or (`--strategy resync`) annotate the stuck objects.
     Restart(RestartPlan),
 }
 
-/// A restart: what to patch, what is refused (counted as failed restarts), and why.
+/// Waking ESO: the Deployments to restart, what is refused (counted as failed restarts), why,
+/// and the stuck objects a resync annotates instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestartPlan {
     /// Deployments to patch.
@@ -131,7 +142,11 @@ pub struct RestartPlan {
     pub refused: Vec<(String, String)>,
     /// Why the restart is due, in one sentence for the Events.
     pub because: String,
-    /// The stuck ExternalSecrets (`namespace/name`), which `--wait` waits for.
+    /// The degraded stores, which a resync annotates first.
+    pub degraded_stores: Vec<String>,
+    /// The stuck ExternalSecrets (`namespace/name`), which `--wait` waits for and a resync
+    /// annotates. Behind a degraded store they are found once the store is Ready again
+    /// ([`stuck_behind_stores`]).
     pub stuck: Vec<String>,
 }
 
@@ -150,8 +165,8 @@ pub struct Decision {
 enum Trigger {
     /// `--force`.
     Forced,
-    /// These stores are `Ready=False`.
-    DegradedStores(Vec<String>),
+    /// These stores (names, and each in words) are `Ready=False`.
+    DegradedStores(Vec<String>, Vec<String>),
     /// The stores are Ready, the last outage ended recently: ExternalSecrets may be stuck.
     MaybeStuck(OutageEnd),
 }
@@ -249,10 +264,12 @@ pub fn decide(obs: &Observation, now: Timestamp, policy: &Policy) -> Decision {
         return d.hold(hold);
     }
     let mut stuck = Vec::new();
+    let mut degraded_stores = Vec::new();
     let because = match &trigger {
         Trigger::Forced => format!("Vault is {}; --force", obs.vault),
-        Trigger::DegradedStores(names) => {
-            format!("Vault is {}; {}", obs.vault, names.join("; "))
+        Trigger::DegradedStores(names, texts) => {
+            degraded_stores.clone_from(names);
+            format!("Vault is {}; {}", obs.vault, texts.join("; "))
         }
         Trigger::MaybeStuck(end) => {
             let found = match &obs.external_secrets {
@@ -268,11 +285,7 @@ pub fn decide(obs: &Observation, now: Timestamp, policy: &Policy) -> Decision {
                 }
                 Some(Ok(found)) => found,
             };
-            let (outage, own): (Vec<&FailingExternalSecret>, Vec<&FailingExternalSecret>) = found
-                .failing
-                .iter()
-                .filter(|f| uses_watched_store(f, policy))
-                .partition(|f| failing_since_before(f, end.at()));
+            let (outage, own) = split_by_start(found, policy, end.at());
             if !own.is_empty() {
                 d.reasons.push(format!(
                     "{} ExternalSecret(s) failing, but not since before the outage ended: their \
@@ -328,9 +341,42 @@ pub fn decide(obs: &Observation, now: Timestamp, policy: &Policy) -> Decision {
         targets,
         refused,
         because,
+        degraded_stores,
         stuck,
     });
     d
+}
+
+/// The failing ExternalSecrets on a watched store, split into those failing since before `end`
+/// (stuck in ESO's backoff) and those failing since (their own reasons).
+fn split_by_start<'a>(
+    found: &'a ExternalSecrets,
+    policy: &Policy,
+    end: Timestamp,
+) -> (
+    Vec<&'a FailingExternalSecret>,
+    Vec<&'a FailingExternalSecret>,
+) {
+    found
+        .failing
+        .iter()
+        .filter(|f| uses_watched_store(f, policy))
+        .partition(|f| failing_since_before(f, end))
+}
+
+/// The ExternalSecrets a resync wakes once the degraded stores are Ready again (`ready_at`):
+/// every one on a watched store that failed to sync before that, the flood gate's included
+/// (ESO failed them while the store was not Ready, and backs them off like any other).
+pub fn stuck_behind_stores(
+    found: &ExternalSecrets,
+    policy: &Policy,
+    ready_at: Timestamp,
+) -> Vec<String> {
+    split_by_start(found, policy, ready_at)
+        .0
+        .iter()
+        .map(|f| f.key())
+        .collect()
 }
 
 impl Decision {
@@ -369,6 +415,7 @@ fn trigger(
     if !degraded.is_empty() {
         reasons.extend(degraded.iter().map(|(name, c)| format!("store {name} {c}")));
         return Ok(Trigger::DegradedStores(
+            degraded.iter().map(|(name, _)| name.to_string()).collect(),
             degraded
                 .iter()
                 .map(|(name, c)| format!("ClusterSecretStore {name} is {c}"))
@@ -423,13 +470,16 @@ fn hold_for_restarts(
     obs: &Observation,
     reasons: &mut Vec<String>,
 ) -> Result<(), Hold> {
-    let Some(newest) = newest_restart(deployments, now) else {
+    let restart = newest_restart(deployments, now).map(|t| (t, "restart"));
+    let resync = obs.last_resync.map(|t| (t.min(now), "resync"));
+    let Some((newest, what)) = restart.into_iter().chain(resync).max() else {
         return Ok(());
     };
     let next = newest.saturating_add(policy.cooldown).unwrap_or(newest);
     if next > now {
         reasons.push(format!(
-            "cooldown, next restart possible at {next} (last restart {newest}, cooldown {})",
+            "cooldown, next restart or resync possible at {next} (last {what} {newest}, \
+             cooldown {})",
             humantime::format_duration(policy.cooldown)
         ));
         return Err(Hold::Cooldown { next });
@@ -437,13 +487,25 @@ fn hold_for_restarts(
     if let Some(end) = OutageEnd::of(obs)
         && newest >= whole_second(end.at())
     {
+        let outage_ended = end.at();
+        if what == "resync" {
+            reasons.push(format!(
+                "already resynced at {newest}, after the outage ended ({end}): what that woke \
+                 came back, or was restarted for in the same run, so nothing more is done until \
+                 Vault goes away again"
+            ));
+            return Err(Hold::AlreadyResynced {
+                at: newest,
+                outage_ended,
+            });
+        }
         reasons.push(format!(
             "already restarted at {newest}, after the outage ended ({end}): every backoff was \
              cleared then, so another restart would not help until Vault goes away again"
         ));
         return Err(Hold::AlreadyRestarted {
             at: newest,
-            outage_ended: end.at(),
+            outage_ended,
         });
     }
     Ok(())
@@ -468,14 +530,20 @@ fn age(t: Timestamp, now: Timestamp) -> Duration {
     Duration::try_from(now.duration_since(t)).unwrap_or(Duration::ZERO)
 }
 
-/// At most the first ten `namespace/name`s, then how many more.
-fn list_keys(items: &[&FailingExternalSecret]) -> String {
-    const SHOWN: usize = 10;
-    let mut text: Vec<String> = items.iter().take(SHOWN).map(|f| f.key()).collect();
-    if items.len() > SHOWN {
-        text.push(format!("and {} more", items.len() - SHOWN));
+/// How many names a reason, a summary or an Event lists before "and N more".
+pub const SHOWN: usize = 10;
+
+/// At most the first [`SHOWN`] names, then how many more: readable whatever their number.
+pub fn first_few(names: &[String]) -> String {
+    let mut text: Vec<String> = names.iter().take(SHOWN).cloned().collect();
+    if names.len() > SHOWN {
+        text.push(format!("and {} more", names.len() - SHOWN));
     }
     text.join(", ")
+}
+
+fn list_keys(items: &[&FailingExternalSecret]) -> String {
+    first_few(&items.iter().map(|f| f.key()).collect::<Vec<_>>())
 }
 
 /// The newest restart among the Deployments; one in the future counts as now (a clock skew or a
@@ -698,6 +766,7 @@ mod tests {
                 vault,
                 active_since: no_clock(),
                 seen_outage: None,
+                last_resync: None,
                 external_secrets: None,
                 stores: stores(store_conditions),
                 deployments,
@@ -881,6 +950,7 @@ mod tests {
                 vault: VaultStatus::Active,
                 active_since,
                 seen_outage: None,
+                last_resync: None,
                 stores: stores(vec![Ok(ready_store())]),
                 deployments,
                 external_secrets,
@@ -1024,6 +1094,7 @@ mod tests {
                 vault: VaultStatus::Active,
                 active_since,
                 seen_outage,
+                last_resync: None,
                 stores: stores(vec![Ok(store)]),
                 deployments,
                 external_secrets,
@@ -1054,6 +1125,7 @@ mod tests {
             vault: VaultStatus::Active,
             active_since: clock(2),
             seen_outage: None,
+            last_resync: None,
             stores: stores(vec![Ok(ready_store())]),
             deployments: observed(restarted(60)),
             external_secrets: found(vec![
@@ -1087,6 +1159,7 @@ mod tests {
             vault: VaultStatus::Active,
             active_since,
             seen_outage: None,
+            last_resync: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: observed(restarted(minutes_ago)),
             external_secrets: None,
@@ -1124,6 +1197,7 @@ mod tests {
             vault: VaultStatus::Active,
             active_since: clock(2),
             seen_outage: None,
+            last_resync: None,
             stores: stores(vec![Ok(ready_store())]),
             deployments: observed(three()),
             external_secrets: found(many),
@@ -1146,6 +1220,7 @@ mod tests {
             vault: VaultStatus::Active,
             active_since: no_clock(),
             seen_outage: None,
+            last_resync: None,
             external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: observed(restarted(6)),
@@ -1178,6 +1253,7 @@ mod tests {
             vault: VaultStatus::Active,
             active_since: no_clock(),
             seen_outage: None,
+            last_resync: None,
             external_secrets: None,
             stores: stores(vec![
                 Ok(ready_store()),
@@ -1198,6 +1274,7 @@ mod tests {
             vault: VaultStatus::Standby,
             active_since: no_clock(),
             seen_outage: None,
+            last_resync: None,
             external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: None,
@@ -1215,6 +1292,7 @@ mod tests {
             vault: VaultStatus::Sealed,
             active_since: no_clock(),
             seen_outage: None,
+            last_resync: None,
             external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: None,
@@ -1238,6 +1316,7 @@ mod tests {
                 vault: VaultStatus::Active,
                 active_since: no_clock(),
                 seen_outage: None,
+                last_resync: None,
                 external_secrets: None,
                 stores: stores(vec![Ok(degraded())]),
                 deployments: observed(d),
@@ -1272,6 +1351,7 @@ mod tests {
             vault: VaultStatus::Active,
             active_since: no_clock(),
             seen_outage: None,
+            last_resync: None,
             external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: observed(d),
@@ -1292,6 +1372,7 @@ mod tests {
             vault: VaultStatus::Active,
             active_since: no_clock(),
             seen_outage: None,
+            last_resync: None,
             external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: observed(d),
@@ -1311,6 +1392,7 @@ mod tests {
             vault: VaultStatus::Active,
             active_since: no_clock(),
             seen_outage: None,
+            last_resync: None,
             external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: observed(restarted(0)),
@@ -1333,6 +1415,7 @@ mod tests {
             vault: VaultStatus::Active,
             active_since: no_clock(),
             seen_outage: None,
+            last_resync: None,
             external_secrets: None,
             stores: stores(vec![Ok(degraded())]),
             deployments: Some(deployments),
@@ -1360,6 +1443,7 @@ mod tests {
             vault: VaultStatus::Sealed,
             active_since: no_clock(),
             seen_outage: None,
+            last_resync: None,
             external_secrets: None,
             stores: stores(vec![Err("HTTP 404".into())]),
             deployments: None,

@@ -23,7 +23,7 @@ pub fn describe_api_error(e: kube::Error, what: &str) -> anyhow::Error {
         kube::Error::Api(status) => {
             let hint = match status.code {
                 401 => "; the credentials are invalid or expired",
-                403 => "; the identity lacks RBAC for this (see manifests/rbac.yaml)",
+                403 => "; the identity lacks RBAC for this (see manifests/base/rbac.yaml)",
                 404 => "; check the name and namespace",
                 429 => "; the API server kept throttling until retries ran out",
                 _ => "",
@@ -71,7 +71,7 @@ mod tests {
             text.starts_with("reading ClusterSecretStore k8s-secrets: HTTP 403 Forbidden: "),
             "{text}"
         );
-        assert!(text.ends_with("(see manifests/rbac.yaml)"), "{text}");
+        assert!(text.ends_with("(see manifests/base/rbac.yaml)"), "{text}");
     }
 
     #[test]

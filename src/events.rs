@@ -24,6 +24,10 @@ pub enum Kind {
     Restarted,
     /// The restart failed or was refused.
     RestartFailed,
+    /// The stuck objects were annotated instead (`--strategy resync`).
+    Resynced,
+    /// The resync gave way to a restart.
+    ResyncFellBack,
 }
 
 /// Builds the Event for one Deployment. Named like client-go's (`<name>.<hex nanoseconds>`) so
@@ -37,9 +41,11 @@ pub fn event(
     now: Timestamp,
     instance: &str,
 ) -> Event {
-    let (type_, reason) = match kind {
-        Kind::Restarted => ("Normal", "Restarted"),
-        Kind::RestartFailed => ("Warning", "RestartFailed"),
+    let (type_, reason, action) = match kind {
+        Kind::Restarted => ("Normal", "Restarted", "Restart"),
+        Kind::RestartFailed => ("Warning", "RestartFailed", "Restart"),
+        Kind::Resynced => ("Normal", "Resynced", "Resync"),
+        Kind::ResyncFellBack => ("Warning", "ResyncFellBack", "Resync"),
     };
     Event {
         metadata: ObjectMeta {
@@ -50,7 +56,7 @@ pub fn event(
         event_time: Some(MicroTime(now)),
         type_: Some(type_.into()),
         reason: Some(reason.into()),
-        action: Some("Restart".into()),
+        action: Some(action.into()),
         note: Some(truncate(note, MAX_NOTE)),
         reporting_controller: Some(REPORTING_CONTROLLER.into()),
         reporting_instance: Some(instance.to_string()),

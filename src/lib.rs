@@ -20,6 +20,7 @@ pub mod logging;
 pub mod record;
 pub mod report;
 pub mod restarter;
+pub mod resync;
 pub mod run;
 pub mod store;
 pub mod vault;

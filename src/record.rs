@@ -24,7 +24,7 @@ use kube::{
 };
 use serde_json::{Value, json};
 
-use crate::{errors::describe_api_error, restarter::FIELD_MANAGER};
+use crate::{errors::describe_api_error, restarter::FIELD_MANAGER, resync::RESYNCED_AT};
 
 /// The Lease's name (in `--namespace`).
 pub const LEASE_NAME: &str = "eso-recovery";
@@ -81,18 +81,7 @@ impl OutageRecord {
         annotations: &BTreeMap<String, String>,
         now: Timestamp,
     ) -> Result<OutageRecord, String> {
-        let time = |key: &str| -> Result<Option<Timestamp>, String> {
-            let Some(text) = annotations.get(key) else {
-                return Ok(None);
-            };
-            let t: Timestamp = text
-                .parse()
-                .map_err(|e| format!("annotation {key}={text:?} is not a time ({e})"))?;
-            if t > now.saturating_add(MAX_SKEW).unwrap_or(now) {
-                return Err(format!("annotation {key}={text:?} is in the future"));
-            }
-            Ok(Some(t))
-        };
+        let time = |key: &str| parse_time(annotations, key, now);
         match (time(NOT_READY_SINCE)?, time(READY_AGAIN_AT)?) {
             (None, None) => Ok(OutageRecord::Empty),
             (Some(since), None) => Ok(OutageRecord::Open { since }),
@@ -150,6 +139,24 @@ impl OutageRecord {
     }
 }
 
+/// One recorded time: absent, or a time no later than `now` plus clock skew.
+fn parse_time(
+    annotations: &BTreeMap<String, String>,
+    key: &str,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, String> {
+    let Some(text) = annotations.get(key) else {
+        return Ok(None);
+    };
+    let t: Timestamp = text
+        .parse()
+        .map_err(|e| format!("annotation {key}={text:?} is not a time ({e})"))?;
+    if t > now.saturating_add(MAX_SKEW).unwrap_or(now) {
+        return Err(format!("annotation {key}={text:?} is in the future"));
+    }
+    Ok(Some(t))
+}
+
 impl fmt::Display for OutageRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -173,6 +180,9 @@ pub struct Stored {
     pub garbled: Option<String>,
     /// The Lease's `resourceVersion`, for the next write.
     pub resource_version: String,
+    /// The last resync recorded ([`RESYNCED_AT`] on the Lease: with the Deployments'
+    /// `restartedAt`, what the cooldown and the once-per-outage bound count); `None` when none was, or it is garbled (then in `garbled` too).
+    pub resynced_at: Option<Timestamp>,
 }
 
 /// Why the record could not be used.
@@ -223,14 +233,22 @@ pub async fn read(api: &Api<Lease>, now: Timestamp) -> Result<Stored, RecordErro
         .await
         .map_err(|e| record_error(e, &what))?;
     let annotations = lease.metadata.annotations.unwrap_or_default();
-    let (record, garbled) = match OutageRecord::parse(&annotations, now) {
+    let (record, mut garbled) = match OutageRecord::parse(&annotations, now) {
         Ok(r) => (r, None),
         Err(why) => (OutageRecord::Empty, Some(format!("{what}: ignored: {why}"))),
+    };
+    let resynced_at = match parse_time(&annotations, RESYNCED_AT, now) {
+        Ok(t) => t,
+        Err(why) => {
+            garbled.get_or_insert(format!("{what}: ignored: {why}"));
+            None
+        }
     };
     Ok(Stored {
         record,
         garbled,
         resource_version: lease.metadata.resource_version.unwrap_or_default(),
+        resynced_at,
     })
 }
 
@@ -266,6 +284,7 @@ pub async fn note(
                     record: next,
                     garbled: None,
                     resource_version: lease.metadata.resource_version.unwrap_or_default(),
+                    resynced_at: stored.resynced_at,
                 });
             }
             Err(kube::Error::Api(status)) if status.code == 409 => {
@@ -336,6 +355,36 @@ impl Memory {
                 self.stored = Err(e);
             }
         }
+    }
+
+    /// Writes down a resync at `at`: one annotation of its own, so it needs no `resourceVersion`
+    /// (no other write touches it). A failed write is logged: the resync stands, only the
+    /// cooldown of later runs cannot see it.
+    pub async fn note_resync(&mut self, api: &Api<Lease>, at: Timestamp, dry_run: bool) {
+        if self.stored.is_err() {
+            return;
+        }
+        let mut params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        if dry_run {
+            params = params.dry_run();
+        }
+        let patch =
+            Patch::Merge(json!({"metadata": {"annotations": {RESYNCED_AT: at.to_string()}}}));
+        if let Err(e) = api.patch(LEASE_NAME, &params, &patch).await {
+            let what = format!(
+                "recording the resync (Lease {}/{LEASE_NAME})",
+                api.namespace().unwrap_or_default()
+            );
+            tracing::warn!("{}", record_error(e, &what));
+        }
+    }
+
+    /// The last resync recorded, for the decision's cooldown and once-per-outage bound.
+    pub fn resynced_at(&self) -> Option<Timestamp> {
+        self.stored.as_ref().ok().and_then(|s| s.resynced_at)
     }
 
     /// The last outage seen to end, for the decision.
@@ -495,6 +544,7 @@ mod tests {
             record: OutageRecord::Empty,
             garbled: None,
             resource_version: "10".into(),
+            resynced_at: None,
         };
         let task = tokio::spawn(async move {
             note(&api, stored, Sighting::NotReady(at(0)), now(), false).await
@@ -542,6 +592,7 @@ mod tests {
             record: OutageRecord::Open { since: at(-30) },
             garbled: None,
             resource_version: "10".into(),
+            resynced_at: None,
         };
         let task =
             tokio::spawn(

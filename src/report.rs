@@ -43,6 +43,15 @@ pub enum Outcome {
     ExternalSecretsReadFailed,
     /// Restarted every Deployment.
     Restarted,
+    /// `--strategy resync`: the stuck objects were annotated (and came back, or ESO was still
+    /// bringing them back when the run ended).
+    Resynced,
+    /// Dry run: the resync patches were accepted, nothing changed.
+    WouldResync,
+    /// `--strategy resync` gave way to a restart, which succeeded (the reason in `resync`).
+    FellBackToRestart,
+    /// The last resync is after the last outage ended.
+    AlreadyResynced,
     /// Dry run: the patches were accepted, nothing changed.
     WouldRestart,
     /// At least one Deployment was not restarted.
@@ -143,6 +152,22 @@ pub struct ExternalSecretsLine {
     pub still_failing: Vec<String>,
 }
 
+/// What a resync annotated, in the summary: counts and the first few names, whatever their number.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ResyncLine {
+    /// The stores annotated.
+    pub stores: Vec<String>,
+    /// How many ExternalSecrets were annotated.
+    pub external_secrets: usize,
+    /// The first of them (`namespace/name`).
+    pub first: Vec<String>,
+    /// How many of them still failed when the run ended.
+    pub still_failing: usize,
+    /// Why the run restarted instead (`resync_unguarded`, `resync_failed`, `resync_not_back`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+}
+
 fn as_text<T: fmt::Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(value)
 }
@@ -170,6 +195,9 @@ pub struct Summary {
     /// The ExternalSecrets, if they were read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_secrets: Option<ExternalSecretsLine>,
+    /// What a resync annotated, if the run resynced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resync: Option<ResyncLine>,
     /// Each Deployment acted on.
     pub deployments: Vec<DeploymentLine>,
     /// Why, in order.
@@ -193,6 +221,7 @@ impl Default for Summary {
             outage_record: "not checked".into(),
             stores: Vec::new(),
             external_secrets: None,
+            resync: None,
             deployments: Vec::new(),
             reasons: Vec::new(),
             errors: Vec::new(),
@@ -250,6 +279,24 @@ impl Summary {
             );
             for key in &es.stuck {
                 let _ = write!(s, " stuck[{key}]");
+            }
+        }
+        if let Some(r) = &self.resync {
+            let _ = write!(
+                s,
+                " resync=\"{} store(s), {} ExternalSecret(s), {} still failing\"",
+                r.stores.len(),
+                r.external_secrets,
+                r.still_failing
+            );
+            for name in &r.stores {
+                let _ = write!(s, " resynced_store[{name}]");
+            }
+            for key in &r.first {
+                let _ = write!(s, " resynced[{key}]");
+            }
+            if let Some(f) = &r.fallback {
+                let _ = write!(s, " fallback={f}");
             }
         }
         for d in &self.deployments {

@@ -10,24 +10,37 @@ use jiff::Timestamp;
 use k8s_openapi::api::{apps::v1::Deployment, coordination::v1::Lease, events::v1::Event};
 use kube::{Api, Client};
 
+use tokio::time::Instant;
+
 use crate::{
-    config::Config,
-    decision::{Action, Hold, Observation, RestartPlan, StoreObservation, decide},
+    config::{Config, Strategy},
+    decision::{
+        self, Action, Hold, Observation, RestartPlan, SHOWN, StoreObservation, decide, first_few,
+    },
     deployment::format_restarted_at,
     events::{self, Kind},
     externalsecret,
     record::{self, Memory, Sighting},
     report::{
-        DeploymentLine, DeploymentResult, ExternalSecretsLine, Outcome, Report, StoreLine,
-        StoreState, update,
+        DeploymentLine, DeploymentResult, ExternalSecretsLine, Outcome, Report, ResyncLine,
+        StoreLine, StoreState, update,
     },
-    restarter, store,
+    restarter,
+    resync::{Fallback, RESYNCED_AT, Resync, Resynced},
+    store,
     vault::{self, ActiveSince, VaultProbe, VaultStatus},
     wait,
 };
 
-/// Runs once. Never returns an error: every outcome, failures included, ends in the summary.
-pub async fn run(config: &Config, client: &Client, vault: &VaultProbe, report: &Report) {
+/// Runs once, to end by `deadline` (a resync keeps time back for its fallback). Never returns an
+/// error: every outcome, failures included, ends in the summary.
+pub async fn run(
+    config: &Config,
+    client: &Client,
+    vault: &VaultProbe,
+    report: &Report,
+    deadline: Instant,
+) {
     update(report, |s| {
         s.dry_run = config.dry_run;
         s.phase = "checking Vault and the stores";
@@ -111,6 +124,7 @@ pub async fn run(config: &Config, client: &Client, vault: &VaultProbe, report: &
         vault: vault_status,
         active_since,
         seen_outage: memory.seen_outage(),
+        last_resync: memory.resynced_at(),
         stores,
         deployments: None,
         external_secrets: None,
@@ -164,19 +178,241 @@ pub async fn run(config: &Config, client: &Client, vault: &VaultProbe, report: &
                     line.stuck.clone_from(&plan.stuck);
                 }
             });
+            let mut plan = plan;
+            if config.strategy == Strategy::Resync && !config.policy.force {
+                let resynced = resync(
+                    config,
+                    client,
+                    &observation,
+                    &mut plan,
+                    &mut memory,
+                    &leases,
+                    deadline,
+                    report,
+                )
+                .await;
+                match resynced {
+                    Ok(()) => {
+                        if config.wait && !config.dry_run {
+                            update(report, |s| s.phase = WAITING);
+                            wait::until_recovered(client, config, &plan.stuck, report).await;
+                            update(report, |s| s.finish(Outcome::Recovered));
+                        }
+                        return;
+                    }
+                    Err(fallback) => {
+                        fall_back(config, client, &observation, &fallback, report).await;
+                    }
+                }
+            }
             let restarted =
                 restart(config, client, &deployments, &observation, &plan, report).await;
             if config.wait && restarted {
                 if config.dry_run {
                     tracing::info!("--wait has nothing to wait for in a dry run");
                 } else {
-                    update(report, |s| s.phase = "waiting");
+                    update(report, |s| s.phase = WAITING);
                     wait::until_recovered(client, config, &plan.stuck, report).await;
                     update(report, |s| s.finish(Outcome::Recovered));
                 }
             }
         }
     }
+}
+
+/// The phase `--wait` runs in: a timeout then means "not recovered", not "the run hung".
+pub const WAITING: &str = "waiting";
+
+/// `--strategy resync`: wakes the degraded stores, then the stuck ExternalSecrets, waits for them,
+/// records the resync and writes one Event. `Err`: restart instead (the plan's `stuck` then holds
+/// the ExternalSecrets found behind the stores, for `--wait`).
+#[allow(clippy::too_many_arguments)]
+async fn resync(
+    config: &Config,
+    client: &Client,
+    observation: &Observation,
+    plan: &mut RestartPlan,
+    memory: &mut Memory,
+    leases: &Api<Lease>,
+    deadline: Instant,
+    report: &Report,
+) -> Result<(), Fallback> {
+    update(report, |s| s.phase = "resyncing");
+    let now = Timestamp::now();
+    let resync = Resync {
+        client,
+        dry_run: config.dry_run,
+        at: now.to_string(),
+        deadline,
+    };
+    let known = plan.stuck.clone();
+    let behind_stores = !plan.degraded_stores.is_empty();
+    let stuck = |ready_at: Timestamp| async move {
+        if !behind_stores {
+            return Ok(known);
+        }
+        update(report, |s| {
+            s.phase = "listing the ExternalSecrets behind the stores"
+        });
+        let found = externalsecret::list(client, &config.externalsecret_namespaces)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let stuck = decision::stuck_behind_stores(&found, &config.policy, ready_at);
+        update(report, |s| {
+            s.external_secrets = Some(ExternalSecretsLine {
+                listed: found.listed,
+                failing: found.failing.len(),
+                stuck: stuck.clone(),
+                ..Default::default()
+            });
+        });
+        Ok(stuck)
+    };
+    let outcome = resync.run(&plan.degraded_stores, stuck).await;
+    let mut done = match outcome {
+        Ok(done) => done,
+        Err(fallback) => return Err(fallback),
+    };
+    plan.stuck.clone_from(&done.external_secrets);
+    let line = |done: &Resynced| ResyncLine {
+        stores: done.stores.clone(),
+        external_secrets: done.external_secrets.len(),
+        first: done.external_secrets.iter().take(SHOWN).cloned().collect(),
+        still_failing: done.still_failing.len(),
+        fallback: None,
+    };
+    update(report, |s| s.resync = Some(line(&done)));
+    if !config.dry_run {
+        memory.note_resync(leases, now, false).await;
+        update(report, |s| s.phase = "waiting for what was resynced");
+        let back = resync
+            .until_back(&mut done, || async {
+                externalsecret::list(client, &config.externalsecret_namespaces)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+            })
+            .await;
+        update(report, |s| s.resync = Some(line(&done)));
+        back?;
+    }
+    let what = format!(
+        "{} store(s){} and {} ExternalSecret(s){}",
+        done.stores.len(),
+        if done.stores.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", done.stores.join(", "))
+        },
+        done.external_secrets.len(),
+        if done.external_secrets.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", first_few(&done.external_secrets))
+        },
+    );
+    if config.dry_run {
+        tracing::info!("dry run: the resync patches were accepted for {what}");
+        update(report, |s| s.finish(Outcome::WouldResync));
+        return Ok(());
+    }
+    let mut note = format!(
+        "Resynced by eso-recovery ({} at {now}) instead of a restart: {what}. Why: {}",
+        RESYNCED_AT, plan.because
+    );
+    if !done.still_failing.is_empty() {
+        let how = if done.cut_short {
+            "not back yet when the run ended"
+        } else {
+            "reconciled by ESO and failing again: their own reasons"
+        };
+        let text = format!(
+            "{} resynced ExternalSecret(s) {how}: {}",
+            done.still_failing.len(),
+            first_few(&done.still_failing)
+        );
+        tracing::warn!("{text}");
+        note.push_str(&format!(". {text}"));
+    }
+    tracing::info!("{note}");
+    publish_on_controller(config, client, observation, Kind::Resynced, &note, now).await;
+    update(report, |s| s.finish(Outcome::Resynced));
+    Ok(())
+}
+
+/// A resync that gave way: the warning, the summary's reason and a Warning Event, before the
+/// restart. A missing guard or a refused patch is the configuration's fault: an error (exit 1).
+async fn fall_back(
+    config: &Config,
+    client: &Client,
+    observation: &Observation,
+    fallback: &Fallback,
+    report: &Report,
+) {
+    let text = format!(
+        "resync gave way to a restart ({}): {fallback}",
+        fallback.name()
+    );
+    tracing::warn!("{text}");
+    update(report, |s| {
+        s.resync.get_or_insert_with(ResyncLine::default).fallback = Some(fallback.name().into());
+        s.reasons.push(text.clone());
+        if fallback.needs_a_person() {
+            s.errors.push(text.clone());
+        }
+    });
+    if !config.dry_run {
+        publish_on_controller(
+            config,
+            client,
+            observation,
+            Kind::ResyncFellBack,
+            &text,
+            Timestamp::now(),
+        )
+        .await;
+    }
+}
+
+/// One Event on ESO's controller (the first Deployment): a resync concerns ESO as a whole, and
+/// one Event carries the counts and the first names, never one per ExternalSecret.
+async fn publish_on_controller(
+    config: &Config,
+    client: &Client,
+    observation: &Observation,
+    kind: Kind,
+    note: &str,
+    now: Timestamp,
+) {
+    let Some(controller) = config.deployments.first() else {
+        return;
+    };
+    let event = events::event(
+        &config.namespace,
+        controller,
+        uid_of(observation, controller).flatten().as_deref(),
+        kind,
+        note,
+        now,
+        &instance(),
+    );
+    let api: Api<Event> = Api::namespaced(client.clone(), &config.namespace);
+    events::publish(&api, vec![event]).await;
+}
+
+/// The Deployment's uid as read, if it was (`Some(None)`: read, without one).
+fn uid_of(observation: &Observation, name: &str) -> Option<Option<String>> {
+    observation
+        .deployments
+        .iter()
+        .flatten()
+        .find(|d| d.name == name)
+        .and_then(|d| d.state.as_ref().ok())
+        .map(|s| s.uid.clone())
+}
+
+/// This run's name on its Events: the pod's.
+fn instance() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| events::REPORTING_CONTROLLER.into())
 }
 
 /// Sends the patches, records each result, and writes the Events. Returns whether every
@@ -222,17 +458,8 @@ async fn restart(
 
     if !config.dry_run {
         let why = &plan.because;
-        let instance =
-            std::env::var("HOSTNAME").unwrap_or_else(|_| events::REPORTING_CONTROLLER.into());
-        let uid_of = |name: &str| {
-            observation
-                .deployments
-                .iter()
-                .flatten()
-                .find(|d| d.name == name)
-                .and_then(|d| d.state.as_ref().ok())
-                .map(|s| s.uid.clone())
-        };
+        let instance = instance();
+        let uid_of = |name: &str| uid_of(observation, name);
         let mut list = Vec::new();
         for r in results.iter().filter(|r| r.outcome.is_ok()) {
             let note = format!("Restarted by eso-recovery (restartedAt {at}): {why}");
@@ -275,6 +502,8 @@ async fn restart(
             Outcome::RestartFailed
         } else if config.dry_run {
             Outcome::WouldRestart
+        } else if s.resync.as_ref().is_some_and(|r| r.fallback.is_some()) {
+            Outcome::FellBackToRestart
         } else {
             Outcome::Restarted
         });
@@ -316,6 +545,7 @@ fn hold_outcome(hold: &Hold) -> Outcome {
         Hold::Cooldown { .. } => Outcome::Cooldown,
         Hold::RolloutInProgress => Outcome::RolloutInProgress,
         Hold::AlreadyRestarted { .. } => Outcome::AlreadyRestarted,
+        Hold::AlreadyResynced { .. } => Outcome::AlreadyResynced,
         Hold::ExternalSecretsReadFailed => Outcome::ExternalSecretsReadFailed,
     }
 }

@@ -401,6 +401,8 @@ fn run_cell(spec: Spec) -> Cell {
         } else {
             &[]
         },
+        resync: false,
+        audit: false,
     };
     let mut stack = Stack::start_with(bench_eso(), Seed::with_real_eso(None, ES_REFRESH), parts);
     if spec.extra > 0 {

@@ -145,14 +145,23 @@ fn lint_is_clean_in_strict_mode() {
 #[test]
 fn the_defaults_render_what_manifests_apply() {
     let cp = ControlPlane::shared();
-    let chart = render(cp, &[]);
-    let out = cp.kubectl(&["kustomize", &repo().join("manifests").display().to_string()]);
-    let kustomize = keyed(objects(cp, &out));
-    assert_eq!(
-        differences(&chart, &kustomize),
-        Vec::<String>::new(),
-        "chart: {chart:#?}"
-    );
+    for (values, dir) in [
+        (&[][..], repo().join("manifests")),
+        (
+            &["--set=config.strategy=resync"][..],
+            repo().join("manifests").join("resync"),
+        ),
+    ] {
+        let chart = render(cp, values);
+        let out = cp.kubectl(&["kustomize", &dir.display().to_string()]);
+        let kustomize = keyed(objects(cp, &out));
+        assert_eq!(
+            differences(&chart, &kustomize),
+            Vec::<String>::new(),
+            "{values:?} against {}: chart: {chart:#?}",
+            dir.display()
+        );
+    }
 }
 
 #[test]

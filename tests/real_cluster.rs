@@ -36,6 +36,12 @@ fn design() -> (
     (guard, cp, seed)
 }
 
+/// A store eso-recovery does not watch.
+const OTHER_STORE: &str = "apiVersion: external-secrets.io/v1\nkind: ClusterSecretStore\nmetadata:\n  name: other-store\nspec:\n  provider:\n    fake:\n      data: []\n";
+
+/// A Deployment in ESO's namespace that is not ESO's.
+const OTHER_APP: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: other-app\n  namespace: security\nspec:\n  replicas: 0\n  selector:\n    matchLabels: {app: other}\n  template:\n    metadata:\n      labels: {app: other}\n    spec:\n      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n      containers:\n      - name: c\n        image: busybox\n        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n";
+
 fn admin(cp: &ControlPlane) -> Option<&Path> {
     Some(cp.admin_kubeconfig.as_path())
 }
@@ -111,9 +117,8 @@ fn manifests_apply_cleanly_with_no_pod_security_warning() {
 #[test]
 fn least_privilege_identity_runs_and_is_refused_everything_else() {
     let (_g, cp, seed) = design();
-    cp.apply(
-        "apiVersion: external-secrets.io/v1\nkind: ClusterSecretStore\nmetadata:\n  name: other-store\nspec:\n  provider:\n    fake:\n      data: []\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: other-app\n  namespace: security\nspec:\n  replicas: 0\n  selector:\n    matchLabels: {app: other}\n  template:\n    metadata:\n      labels: {app: other}\n    spec:\n      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n      containers:\n      - name: c\n        image: busybox\n        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n",
-    );
+    cp.apply(OTHER_STORE);
+    cp.apply(OTHER_APP);
     let sa = cp.kubeconfig_for("security", "eso-recovery");
     cp.assert_least_privilege(&sa);
 
@@ -163,6 +168,22 @@ fn least_privilege_identity_runs_and_is_refused_everything_else() {
         "store_read_failed",
         "reading ClusterSecretStore other-store: HTTP 403",
     );
+}
+
+#[test]
+fn the_resync_identity_may_change_only_its_annotation() {
+    // Its own control plane: manifests/resync's policy and RBAC would change the shared one's.
+    let cp = ControlPlane::start(false);
+    let seed = Seed::design();
+    seed.apply(&cp);
+    cp.apply(OTHER_STORE);
+    cp.apply_kustomize(&repo().join("manifests").join("resync"));
+    let sa = cp.kubeconfig_for("security", "eso-recovery");
+    cp.wait_for_resync_guard(&sa, "k8s-secrets", true);
+    cp.assert_resync_least_privilege(&sa);
+    // What the restart identity may not do, this one may not either.
+    cp.apply(OTHER_APP);
+    cp.assert_least_privilege(&sa);
 }
 
 #[test]
@@ -234,7 +255,7 @@ fn recovery_after_a_vault_restart_with_raft_storage() {
     assert!(
         again.summary["reasons"]
             .to_string()
-            .contains("next restart possible at"),
+            .contains("next restart or resync possible at"),
         "{}",
         again.dump()
     );

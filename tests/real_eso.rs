@@ -13,12 +13,15 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use support::{
+    Run,
     eso_version::EsoVersion,
-    expect,
+    expect, expect_error,
+    many::{Many, create_external_secrets},
     procs::wait_until,
     seed::Seed,
-    stack::{FIRST_PASSWORD, Stack},
+    stack::{FIRST_PASSWORD, Parts, Stack},
 };
 
 /// When the unseal comes, counted from the ExternalSecret's first failure: in ESO's quiet stretch
@@ -451,6 +454,276 @@ mod on_eso_2_9 {
         );
         assert_eq!(stack.restarted_at(), first_restart);
         assert_eq!(stack.eso.starts(), 2);
+    }
+
+    /// `--strategy resync`, with `manifests/resync/` applied: ESO's own lever, nothing replaced.
+    mod resync {
+        use super::*;
+
+        /// A stack with eso-recovery's resync RBAC and admission policy in force.
+        fn stack(store_refresh: Option<u32>, audit: bool) -> Stack {
+            Stack::start_with(
+                ESO,
+                Seed::with_real_eso(store_refresh, ES_REFRESH),
+                Parts {
+                    resync: true,
+                    audit,
+                    ..Parts::default()
+                },
+            )
+        }
+
+        fn resync(stack: &Stack, extra: &[&str]) -> Run {
+            let mut args = vec!["--strategy=resync"];
+            args.extend_from_slice(extra);
+            stack.recover(&args)
+        }
+
+        /// The Secret holds `password` soon after the outage ended, with ESO's process the same
+        /// one and no `restartedAt` written.
+        fn assert_synced_by_the_resync(stack: &Stack, password: &str, ended: Instant) {
+            stack.wait_for_password(password, Duration::from_secs(30));
+            let took = ended.elapsed();
+            eprintln!(
+                "resync: the Secret held Vault's value {:.1}s after the outage ended",
+                took.as_secs_f64()
+            );
+            assert!(
+                took <= AWAITED_RECOVERY,
+                "synced {took:?} after the outage ended"
+            );
+            assert_eq!(stack.eso.starts(), 1, "ESO's process was replaced");
+            assert_eq!(stack.restarted_at(), vec![None, None, None]);
+        }
+
+        fn resynced_at(stack: &Stack, args: &[&str]) -> Option<String> {
+            let mut all = args.to_vec();
+            all.extend([
+                "-o",
+                r#"jsonpath={.metadata.annotations.eso-recovery/resynced-at}"#,
+            ]);
+            let mut get = vec!["get"];
+            get.extend(all);
+            Some(stack.cp.kubectl(&get)).filter(|v| !v.is_empty())
+        }
+
+        #[test]
+        fn a_stuck_external_secret_behind_a_ready_store_is_resynced_not_restarted() {
+            // (a) A short seal: the store stays Ready, the ExternalSecret waits in ESO's backoff.
+            let stack = stack(None, false);
+            stack.bao.seal();
+            // (d) Sealed: nothing is annotated, nothing restarted.
+            let sealed = resync(&stack, &[]);
+            expect(&sealed, 0, "vault_not_ready");
+            assert_eq!(
+                resynced_at(&stack, &["externalsecret", "postgres-secret", "-n", "db"]),
+                None
+            );
+
+            let ended = end_outage_with(&stack, || stack.bao.unseal());
+            stack.rotate("after-the-resync");
+            assert_still_stale(&stack);
+            let run = resync(&stack, &[]);
+            expect(&run, 0, "resynced");
+            assert_eq!(
+                run.summary["resync"]["external_secrets"],
+                1,
+                "{}",
+                run.dump()
+            );
+            assert_eq!(run.summary["resync"]["first"][0], "db/postgres-secret");
+            assert_eq!(run.summary["resync"]["stores"], serde_json::json!([]));
+            assert!(
+                resynced_at(&stack, &["externalsecret", "postgres-secret", "-n", "db"]).is_some()
+            );
+            assert_eq!(
+                resynced_at(&stack, &["clustersecretstore", "k8s-secrets"]),
+                None
+            );
+            assert_synced_by_the_resync(&stack, "after-the-resync", ended);
+            let events = stack.seed.events(&stack.cp);
+            assert_eq!(events.len(), 1, "{events:#?}");
+            assert_eq!(events[0]["reason"], "Resynced");
+
+            // Once per outage, across runs: the record holds the resync.
+            assert!(stack.outage_record()["eso-recovery/resynced-at"].is_string());
+            expect(&resync(&stack, &["--cooldown=0s"]), 0, "already_resynced");
+        }
+
+        #[test]
+        fn a_degraded_store_is_resynced_first_then_its_external_secrets() {
+            // (b) Vault restarted, back sealed: the store degrades, the ExternalSecret fails at
+            // ESO's flood gate behind it.
+            let mut stack = stack(Some(5), false);
+            stack.restart_vault_sealed();
+            wait_until("the store Ready=False", Duration::from_secs(30), || {
+                stack.store_ready()["status"] == "False"
+            });
+            let ended = end_outage_with(&stack, || stack.bao.unseal());
+            stack.rotate("after-the-store-resync");
+            assert_still_stale(&stack);
+            let run = resync(&stack, &[]);
+            expect(&run, 0, "resynced");
+            assert_eq!(
+                run.summary["resync"]["stores"][0],
+                "k8s-secrets",
+                "{}",
+                run.dump()
+            );
+            assert_eq!(run.summary["resync"]["first"][0], "db/postgres-secret");
+            assert!(resynced_at(&stack, &["clustersecretstore", "k8s-secrets"]).is_some());
+            assert_synced_by_the_resync(&stack, "after-the-store-resync", ended);
+        }
+
+        #[test]
+        fn an_external_secret_failing_for_its_own_reasons_is_never_resynced() {
+            // (c) No outage: the broken one fails since after Vault became active.
+            let stack = stack(None, false);
+            stack.cp.apply(&broken_external_secret());
+            stack.wait_for_external_secret_failing("db", "broken", Duration::from_secs(30));
+            for _ in 0..3 {
+                let r = resync(&stack, &["--cooldown=1s"]);
+                expect(&r, 0, "store_healthy");
+                assert!(r.summary.get("resync").is_none(), "{}", r.dump());
+                std::thread::sleep(Duration::from_millis(1500));
+            }
+            assert_eq!(
+                resynced_at(&stack, &["externalsecret", "broken", "-n", "db"]),
+                None
+            );
+            assert_eq!(stack.eso.starts(), 1);
+        }
+
+        #[test]
+        fn a_resynced_external_secret_that_does_not_come_back_falls_back_to_a_restart() {
+            // (e) ESO's controller hung (its process stopped): the annotation reaches no one.
+            let stack = stack(None, false);
+            stack.bao.seal();
+            end_outage(&stack);
+            stack.rotate("after-the-fallback");
+            stack.eso.pause();
+            let run_at = Instant::now();
+            let run = resync(&stack, &[]);
+            expect(&run, 0, "fell_back_to_restart");
+            assert_eq!(
+                run.summary["resync"]["fallback"],
+                "resync_not_back",
+                "{}",
+                run.dump()
+            );
+            assert!(run.stderr.contains("came back within 5s"), "{}", run.dump());
+            assert!(stack.restarted_at().iter().all(Option::is_some));
+            assert_synced_by_the_restart(&stack, "after-the-fallback", run_at);
+            let reasons: Vec<Value> = stack
+                .seed
+                .events(&stack.cp)
+                .iter()
+                .map(|e| e["reason"].clone())
+                .collect();
+            assert!(reasons.contains(&"ResyncFellBack".into()), "{reasons:?}");
+        }
+
+        #[test]
+        fn without_the_admission_policy_it_restarts_and_fails_naming_the_policy() {
+            // (f) The guard deleted: nothing is annotated, the restart recovers, exit 1.
+            let stack = stack(None, false);
+            stack.cp.kubectl(&[
+                "delete",
+                "validatingadmissionpolicybinding",
+                "eso-recovery-resync-only",
+            ]);
+            stack
+                .cp
+                .wait_for_resync_guard(&stack.recovery_kubeconfig, &stack.seed.store, false);
+            stack.bao.seal();
+            end_outage(&stack);
+            stack.rotate("after-the-unguarded-run");
+            let run_at = Instant::now();
+            let run = resync(&stack, &[]);
+            assert_eq!(
+                run.summary["resync"]["fallback"],
+                "resync_unguarded",
+                "{}",
+                run.dump()
+            );
+            expect_error(&run, 1, "fell_back_to_restart", "ValidatingAdmissionPolicy");
+            assert_eq!(
+                resynced_at(&stack, &["externalsecret", "postgres-secret", "-n", "db"]),
+                None
+            );
+            assert_synced_by_the_restart(&stack, "after-the-unguarded-run", run_at);
+        }
+
+        #[test]
+        fn a_thousand_stuck_external_secrets_are_all_resynced_and_synced() {
+            // (g) Vault restarted, back sealed, the store degraded; 1,000 ExternalSecrets beside
+            // the design's, created then: each failed at ESO's flood gate and waits in its
+            // backoff.
+            let mut stack = stack(Some(5), true);
+            stack.restart_vault_sealed();
+            wait_until("the store Ready=False", Duration::from_secs(30), || {
+                stack.store_ready()["status"] == "False"
+            });
+            create_external_secrets(
+                &stack.cp,
+                &Many {
+                    store: "k8s-secrets",
+                    namespace: "apps",
+                    refresh: "1h",
+                    key: Some("postgres-secret"),
+                    synced_status: false,
+                },
+                THOUSAND,
+            );
+            wait_until("ESO failing all 1,000", Duration::from_secs(300), || {
+                std::thread::sleep(Duration::from_secs(1));
+                failing_in(&stack, "apps") == THOUSAND
+            });
+            stack.bao.unseal();
+            stack.rotate("after-the-thousand");
+            let before = stack.cp.audit_lines().len();
+            let run_at = Instant::now();
+            // The CronJob's limit: the run annotates them all, then ends while ESO (one object
+            // at a time, its chart's default) still brings them back.
+            let run = resync(&stack, &["--timeout=10s"]);
+            expect(&run, 0, "resynced");
+            let resynced = run.summary["resync"]["external_secrets"]
+                .as_u64()
+                .unwrap_or(0);
+            assert!(resynced > THOUSAND as u64, "{}", run.dump());
+            let requests = stack.cp.audit_lines()[before..]
+                .iter()
+                .filter(|l| l["user"]["username"] == "system:serviceaccount:security:eso-recovery")
+                .count();
+            wait_until("ESO syncing all 1,000", Duration::from_secs(600), || {
+                std::thread::sleep(Duration::from_secs(1));
+                failing_in(&stack, "apps") == 0
+            });
+            eprintln!(
+                "resync of {resynced} stuck ExternalSecrets: the run took {:.1}s and {requests} API \
+                 requests; all synced {:.1}s after it began",
+                run.elapsed.as_secs_f64(),
+                run_at.elapsed().as_secs_f64()
+            );
+            assert_eq!(failing_in(&stack, "apps"), 0);
+            assert_eq!(stack.eso.starts(), 1);
+            assert_eq!(stack.restarted_at(), vec![None, None, None]);
+        }
+
+        const THOUSAND: usize = 1000;
+
+        /// How many ExternalSecrets in `namespace` are Ready=False.
+        fn failing_in(stack: &Stack, namespace: &str) -> usize {
+            let out = stack.cp.kubectl(&[
+                "get",
+                "externalsecrets",
+                "-n",
+                namespace,
+                "-o",
+                r#"jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}"#,
+            ]);
+            out.lines().filter(|l| l.trim() == "False").count()
+        }
     }
 }
 

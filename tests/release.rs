@@ -87,7 +87,7 @@ fn every_file_states_the_version_and_the_image_the_release_names() {
         image,
         "the chart's default image"
     );
-    let kustomization = read("manifests/kustomization.yaml");
+    let kustomization = read("manifests/base/kustomization.yaml");
     assert_eq!(yaml_value(&kustomization, "newName"), image);
     assert_eq!(yaml_value(&kustomization, "newTag"), VERSION);
     assert!(
@@ -118,7 +118,7 @@ fn every_file_states_the_version_and_the_image_the_release_names() {
         "Dockerfile",
         "charts/eso-recovery/values.yaml",
         "charts/eso-recovery/Chart.yaml",
-        "manifests/kustomization.yaml",
+        "manifests/base/kustomization.yaml",
         ".krew.yaml",
     ] {
         assert!(!read(path).contains("your-org"), "{path} names your-org");
@@ -133,7 +133,7 @@ fn set_version_fills_every_file_and_refuses_what_is_not_semver() {
         "Cargo.lock",
         "charts/eso-recovery/Chart.yaml",
         "charts/eso-recovery/values.yaml",
-        "manifests/kustomization.yaml",
+        "manifests/base/kustomization.yaml",
     ];
     for file in files {
         let to = root.path().join(file);
@@ -162,7 +162,7 @@ fn set_version_fills_every_file_and_refuses_what_is_not_semver() {
     let chart = now("charts/eso-recovery/Chart.yaml");
     assert_eq!(yaml_value(&chart, "version"), "2.3.4-rc.1");
     assert_eq!(yaml_value(&chart, "appVersion"), "2.3.4-rc.1");
-    let kustomization = now("manifests/kustomization.yaml");
+    let kustomization = now("manifests/base/kustomization.yaml");
     assert_eq!(yaml_value(&kustomization, "newTag"), "2.3.4-rc.1");
     assert_eq!(yaml_value(&kustomization, "newName"), published_image());
     // Only those lines changed: every other line of every file is as it was.
@@ -175,7 +175,7 @@ fn set_version_fills_every_file_and_refuses_what_is_not_semver() {
             .count();
         assert_eq!(before.lines().count(), after.lines().count(), "{file}");
         let expected = match file {
-            "Cargo.toml" | "Cargo.lock" | "manifests/kustomization.yaml" => 1,
+            "Cargo.toml" | "Cargo.lock" | "manifests/base/kustomization.yaml" => 1,
             "charts/eso-recovery/Chart.yaml" => 2,
             _ => 0,
         };

@@ -463,6 +463,185 @@ impl ControlPlane {
         );
     }
 
+    /// Waits until the resync guard (manifests/resync's ValidatingAdmissionPolicy) is in force
+    /// for `kubeconfig`'s identity (a dry-run change of another annotation on `store` is refused
+    /// by it), or with `in_force` false until it is not. Policies load and unload asynchronously,
+    /// a few seconds after they change.
+    pub fn wait_for_resync_guard(&self, kubeconfig: &Path, store: &str, in_force: bool) {
+        let mut last = String::new();
+        let probe = |last: &mut String| {
+            let out = self.kubectl_as(
+                kubeconfig,
+                &[
+                    "annotate",
+                    "--dry-run=server",
+                    "--overwrite",
+                    "clustersecretstore",
+                    store,
+                    "eso-recovery/guard-probe=1",
+                ],
+            );
+            *last = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let refused = !out.status.success() && last.contains("eso-recovery/resynced-at");
+            refused == in_force
+        };
+        let start = Instant::now();
+        while !probe(&mut last) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the resync guard was {}in force after 30 s; the last probe said: {last}",
+                if in_force { "not " } else { "still " }
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Asserts what `--strategy resync`'s identity (manifests/resync or the chart with
+    /// `config.strategy=resync`, for the design's names, with `other-store` beside) may change:
+    /// the annotation `eso-recovery/resynced-at` on ExternalSecrets and the watched store, and
+    /// nothing else; refusals by the admission policy name that key. Prints the table.
+    pub fn assert_resync_least_privilege(&self, kubeconfig: &Path) {
+        // PATCH requests as eso-recovery sends them (kubectl's `patch`, `annotate` and `label`
+        // read the object first, which this identity may not do for an ExternalSecret).
+        use kube::{
+            Api,
+            api::{Patch, PatchParams},
+            core::{ApiResource, DynamicObject, GroupVersionKind},
+        };
+        let api = super::kube_api::KubeApi::new(kubeconfig);
+        let resource =
+            |kind| ApiResource::from_gvk(&GroupVersionKind::gvk("external-secrets.io", "v1", kind));
+        let es: Api<DynamicObject> =
+            Api::namespaced_with(api.client.clone(), "db", &resource("ExternalSecret"));
+        let stores: Api<DynamicObject> =
+            Api::all_with(api.client.clone(), &resource("ClusterSecretStore"));
+        let key = "eso-recovery/resynced-at";
+        let at = "2026-12-05T12:00:00Z";
+        let annotations = |pairs: Value| serde_json::json!({"metadata": {"annotations": pairs}});
+        let rows: Vec<(&str, &Api<DynamicObject>, &str, Value, bool)> = vec![
+            (
+                "the annotation on an ExternalSecret",
+                &es,
+                "postgres-secret",
+                annotations(serde_json::json!({key: at})),
+                true,
+            ),
+            (
+                "the annotation on the watched store",
+                &stores,
+                "k8s-secrets",
+                annotations(serde_json::json!({key: at})),
+                true,
+            ),
+            (
+                "an ExternalSecret's spec",
+                &es,
+                "postgres-secret",
+                serde_json::json!({"spec": {"refreshInterval": "1m"}}),
+                false,
+            ),
+            (
+                "another annotation",
+                &es,
+                "postgres-secret",
+                annotations(serde_json::json!({"force-sync": "1"})),
+                false,
+            ),
+            (
+                "a label",
+                &es,
+                "postgres-secret",
+                serde_json::json!({"metadata": {"labels": {"team": "other"}}}),
+                false,
+            ),
+            (
+                "the key together with another annotation",
+                &es,
+                "postgres-secret",
+                annotations(serde_json::json!({key: "2026-12-05T12:00:01Z", "force-sync": "2"})),
+                false,
+            ),
+            (
+                "an annotation removed",
+                &es,
+                "postgres-secret",
+                annotations(
+                    serde_json::json!({"kubectl.kubernetes.io/last-applied-configuration": null}),
+                ),
+                false,
+            ),
+            (
+                "a finalizer",
+                &es,
+                "postgres-secret",
+                serde_json::json!({"metadata": {"finalizers": ["example.com/hold"]}}),
+                false,
+            ),
+            (
+                "a store's spec",
+                &stores,
+                "k8s-secrets",
+                serde_json::json!({"spec": {"refreshInterval": 7}}),
+                false,
+            ),
+            (
+                "a store not in resourceNames",
+                &stores,
+                "other-store",
+                annotations(serde_json::json!({key: at})),
+                false,
+            ),
+        ];
+        eprintln!("| as eso-recovery's ServiceAccount (--strategy resync) | result |\n|---|---|");
+        let mut wrong = Vec::new();
+        let mut row = |what: &str, got: &str, allowed: bool, detail: String| {
+            eprintln!("| {what} | {got} |");
+            let policy_names_key = !got.contains("policy") || detail.contains(key);
+            if (got == "allowed") != allowed || !policy_names_key {
+                wrong.push(format!("{what}: {got}: {detail}"));
+            }
+        };
+        for (what, api_of, name, body, allowed) in rows {
+            let result =
+                api.block_on(api_of.patch(name, &PatchParams::default(), &Patch::Merge(&body)));
+            let (got, detail) = match result {
+                Ok(_) => ("allowed", String::new()),
+                Err(kube::Error::Api(s)) if s.message.contains("ValidatingAdmissionPolicy") => {
+                    ("refused by the admission policy", s.message.clone())
+                }
+                Err(kube::Error::Api(s)) if s.code == 403 => ("refused by RBAC", s.message.clone()),
+                Err(e) => ("failed otherwise", e.to_string()),
+            };
+            row(what, got, allowed, detail);
+        }
+        for (what, args) in [
+            (
+                "a Secret read",
+                &["get", "secret", "anything", "-n", "security"][..],
+            ),
+            (
+                "an ExternalSecret deleted",
+                &["delete", "externalsecret", "postgres-secret", "-n", "db"],
+            ),
+        ] {
+            let out = self.kubectl_as(kubeconfig, args);
+            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+            let got = if out.status.success() {
+                "allowed"
+            } else if stderr.contains("Forbidden") {
+                "refused by RBAC"
+            } else {
+                "failed otherwise"
+            };
+            row(what, got, false, stderr);
+        }
+        assert!(wrong.is_empty(), "not as least privilege wants: {wrong:#?}");
+    }
+
     /// Asserts that `kubeconfig`'s identity (eso-recovery's, from manifests/ or the chart, for
     /// the design's names) is refused everything it does not need, and may list ExternalSecrets.
     pub fn assert_least_privilege(&self, kubeconfig: &Path) {

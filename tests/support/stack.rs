@@ -30,6 +30,11 @@ pub struct Parts {
     pub vault_audit: bool,
     /// More flags for ESO's controller (its Vault token cache, for one).
     pub eso_flags: &'static [&'static str],
+    /// The API server writes an audit log ([`ControlPlane::audit_lines`]).
+    pub audit: bool,
+    /// eso-recovery's objects from `manifests/resync/` (its RBAC for `--strategy resync` and the
+    /// admission policy, in force before the stack is handed over) instead of `manifests/`.
+    pub resync: bool,
 }
 
 /// Everything running; dropped in this order (ESO first, the control plane last).
@@ -80,6 +85,7 @@ impl Stack {
             controller_manager: true,
             all_eso_crds: true,
             eso,
+            audit: parts.audit,
             ..Options::default()
         });
         let bao = if parts.vault_audit {
@@ -88,13 +94,21 @@ impl Stack {
             OpenBao::raft()
         };
         seed.apply_objects(&cp);
-        cp.apply_kustomize(&repo().join("manifests"));
+        let manifests = repo().join("manifests");
+        cp.apply_kustomize(&if parts.resync {
+            manifests.join("resync")
+        } else {
+            manifests
+        });
         bao.configure_for_eso(&cp, &seed.namespace);
         bao.kv_put(
             "postgres-secret",
             &json!({"POSTGRES_USER": "app", "POSTGRES_PASSWORD": FIRST_PASSWORD}),
         );
         let recovery_kubeconfig = cp.kubeconfig_for(&seed.namespace, "eso-recovery");
+        if parts.resync {
+            cp.wait_for_resync_guard(&recovery_kubeconfig, &seed.store, true);
+        }
         let relay = behind_relay.then(|| Relay::start(bao.port()));
         let vault = relay.as_ref().map_or(&bao.addr, |r| &r.addr);
         let eso = Eso::start(&cp, &seed.namespace, vault, parts.eso_flags, dir.path());
