@@ -64,25 +64,82 @@ fn run_awaiting_in_quiet_stretch(node: &Node, seen: &[String], failed: Instant) 
     }
 }
 
+/// How the CronJob's run wakes ESO (the chart's `config.strategy`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Strategy {
+    Restart,
+    Resync,
+}
+
+/// ESO's controller pods (their uids) and the leader its Lease names.
+fn eso_controller(node: &Node) -> (Vec<String>, Value) {
+    let pods = node.cp.get_json(&[
+        "pods",
+        "-n",
+        "security",
+        "-l",
+        "app.kubernetes.io/name=external-secrets",
+    ]);
+    let mut uids: Vec<String> = pods["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            p["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    uids.sort();
+    let leader = node
+        .cp
+        .kubectl_output(&[
+            "get",
+            "lease",
+            "external-secrets-controller",
+            "-n",
+            "security",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+        .stdout;
+    (
+        uids,
+        Value::from(String::from_utf8_lossy(&leader).to_string()),
+    )
+}
+
 /// `outage` on the node, with `eso` installed with `eso_values` and the design's objects but for
 /// the ExternalSecret's 15 s refresh (and `store_refresh`): ESO's pods synced the Secret; the
 /// new value is written to Vault right after one of its refreshes, and the outage begins at
 /// once; it holds until the ExternalSecret fails (and, with `store_refresh`, the store is
-/// degraded); a run of the CronJob awaits Vault, sees it back and restarts ESO's pods. Returns
-/// the seconds from Vault's return to the Secret holding the new value.
+/// degraded); a run of the CronJob awaits Vault, sees it back and restarts ESO's pods (or, with
+/// `Strategy::Resync`, annotates the stuck objects: no pod replaced, the leader kept). Returns the
+/// seconds from Vault's return to the Secret holding the new value.
 fn outage_on_node(
     eso: EsoVersion,
     outage: Outage,
     store_refresh: Option<u32>,
     eso_values: &[&str],
+    strategy: Strategy,
 ) -> f64 {
     let seed = Seed {
         es_refresh: "15s".into(),
         store_refresh,
         ..Seed::design()
     };
-    let stack = NodeStack::start(Node::start(eso), seed, eso_values, Some(&[]));
+    let recovery_values: &[&str] = match strategy {
+        Strategy::Restart => &[],
+        Strategy::Resync => &["config.strategy=resync"],
+    };
+    let stack = NodeStack::start(Node::start(eso), seed, eso_values, Some(recovery_values));
     let node = &stack.node;
+    if strategy == Strategy::Resync {
+        let sa = node.cp.kubeconfig_for("security", "eso-recovery");
+        node.cp.wait_for_resync_guard(&sa, &stack.seed.store, true);
+    }
+    let before = eso_controller(node);
     stack.rotate_then_begin("after", outage);
     node.wait_until(
         "the ExternalSecret failing",
@@ -120,15 +177,28 @@ fn outage_on_node(
     );
     let run = finished(node, &running, Duration::from_secs(90));
     let (logs, s) = summary(node, &run);
-    assert_eq!(s["outcome"], "restarted", "{logs}");
-    // ESO's pods were replaced by the rollout eso-recovery started.
-    for (d, at) in stack
-        .seed
-        .deployments
-        .iter()
-        .zip(stack.seed.restarted_at(&node.cp))
-    {
-        assert!(at.is_some(), "{d} was not restarted: {logs}");
+    let restarted = stack.seed.restarted_at(&node.cp);
+    match strategy {
+        Strategy::Restart => {
+            assert_eq!(s["outcome"], "restarted", "{logs}");
+            // ESO's pods were replaced by the rollout eso-recovery started.
+            for (d, at) in stack.seed.deployments.iter().zip(restarted) {
+                assert!(at.is_some(), "{d} was not restarted: {logs}");
+            }
+        }
+        Strategy::Resync => {
+            assert_eq!(s["outcome"], "resynced", "{logs}");
+            assert_eq!(s["resync"]["first"][0], "db/postgres-secret", "{logs}");
+            assert!(
+                restarted.iter().all(Option::is_none),
+                "{restarted:?}: {logs}"
+            );
+            assert_eq!(
+                eso_controller(node),
+                before,
+                "ESO's controller pods or its leader changed"
+            );
+        }
     }
     synced.as_secs_f64()
 }
@@ -248,7 +318,7 @@ mod on_eso_2_9 {
 
     #[test]
     fn after_a_short_seal_the_cronjob_restarts_eso_pods_and_the_secret_holds_vaults_value() {
-        let secs = outage_on_node(ESO, Outage::ShortSeal, None, &[]);
+        let secs = outage_on_node(ESO, Outage::ShortSeal, None, &[], Strategy::Restart);
         println!(
             "{ESO}, one replica each: the Secret held Vault's value {secs:.1} s after the unseal"
         );
@@ -259,7 +329,13 @@ mod on_eso_2_9 {
         // Vault's container killed: the kubelet starts it again, sealed. The store is validated
         // every 20 s here (the design's: 5 min), so it degrades within the test, as in a long
         // outage; the ExternalSecret is deep in its backoff when Vault is back.
-        let secs = outage_on_node(ESO, Outage::RestartedSealed, Some(20), &[]);
+        let secs = outage_on_node(
+            ESO,
+            Outage::RestartedSealed,
+            Some(20),
+            &[],
+            Strategy::Restart,
+        );
         println!(
             "{ESO}, Vault restarted, store degraded: the Secret held Vault's value {secs:.1} s after the unseal"
         );
@@ -275,9 +351,26 @@ mod on_eso_2_9 {
             Outage::ShortSeal,
             None,
             &["replicaCount=2", "leaderElect=true"],
+            Strategy::Restart,
         );
         println!(
             "{ESO} in HA (2 replicas, leader election): the Secret held Vault's value {secs:.1} s after the unseal"
+        );
+    }
+
+    #[test]
+    fn eso_in_ha_is_resynced_by_the_cronjob_with_no_pod_replaced_and_its_leader_kept() {
+        // (h) The chart with config.strategy=resync: the run annotates the stuck ExternalSecret,
+        // so nothing waits for a lease.
+        let secs = outage_on_node(
+            ESO,
+            Outage::ShortSeal,
+            None,
+            &["replicaCount=2", "leaderElect=true"],
+            Strategy::Resync,
+        );
+        println!(
+            "{ESO} in HA, --strategy resync: the Secret held Vault's value {secs:.1} s after the unseal"
         );
     }
 }
