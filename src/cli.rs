@@ -40,12 +40,21 @@ restarts the moment it is ready.
 It restarts nothing while Vault is not ready, while the last restart is younger than --cooldown, \
 while a rollout is still in progress, or when ESO was already restarted after the last outage \
 ended (once per outage). An ExternalSecret that fails for its own reasons (a missing key, failing \
-since Vault came back) never causes a restart. It never reads Secrets.";
+since Vault came back) never causes a restart. It never reads Secrets.
+
+With --strategy resync it restarts nothing when it can help it: under the same rules it annotates \
+each degraded store, waits for it to be Ready, then annotates the stuck ExternalSecrets \
+(eso-recovery/resynced-at), which makes ESO reconcile each at once; no pod is replaced and in HA \
+ESO's leader stays. It falls back to the restart, in the same run, when the admission policy that \
+limits it to that annotation is not in force (resync_unguarded), a patch fails (resync_failed), \
+or what it woke does not come back within 5 s (resync_not_back).";
 
 const AFTER_HELP: &str = "\
 Exit codes:
-  0  nothing needed, or the restart (or dry run) succeeded
-  1  a Kubernetes API error, a failed restart, --wait not satisfied, or --timeout reached
+  0  nothing needed, or the restart or resync (or dry run) succeeded, or a resync whose objects
+     did not come back fell back to a restart that succeeded
+  1  a Kubernetes API error, a failed restart, --wait not satisfied, --timeout reached, or a
+     resync that fell back because its admission policy is missing or a patch was refused
   2  invalid usage or configuration (unknown flag, bad duration, bad URL, empty list)
 
 Examples:
@@ -481,6 +490,11 @@ mod tests {
             "today's behaviour: exit at once"
         );
         assert!(!c.dry_run && !c.policy.force && !c.wait && !c.policy.standby_ok);
+        assert_eq!(c.strategy, Strategy::Restart, "the design's action");
+        assert_eq!(
+            parse(&["--strategy", "resync"]).unwrap().strategy,
+            Strategy::Resync
+        );
         let awaiting = parse(&["--await-vault", "10m"]).unwrap();
         assert_eq!(awaiting.await_vault, Duration::from_secs(600));
         let err = parse(&["--await-vault", "soon"]).unwrap_err();
@@ -549,6 +563,7 @@ mod tests {
                 "--externalsecret-namespaces",
             ),
             (&["--log-format", "xml"], "--log-format"),
+            (&["--strategy", "annotate"], "--strategy"),
             (&["--frobnicate"], "--frobnicate"),
         ];
         for (args, want) in cases {
@@ -572,6 +587,8 @@ mod tests {
             "[env: ESO_RECOVERY_EXTERNALSECRET_NAMESPACES=",
             "[env: ESO_RECOVERY_COOLDOWN=",
             "[env: ESO_RECOVERY_TIMEOUT=",
+            "[env: ESO_RECOVERY_STRATEGY=",
+            "resync_unguarded",
             "[default: 5m]",
             "Exit codes:",
             "kubectl rollout restart",

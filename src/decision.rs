@@ -1182,6 +1182,90 @@ mod tests {
     }
 
     #[test]
+    fn a_resync_counts_for_the_cooldown_and_once_per_outage_as_a_restart_does() {
+        let obs = |active_since: ActiveSince, resynced_minutes_ago: i64| Observation {
+            vault: VaultStatus::Active,
+            active_since,
+            seen_outage: None,
+            last_resync: Some(now() - jiff::SignedDuration::from_mins(resynced_minutes_ago)),
+            stores: stores(vec![Ok(degraded())]),
+            deployments: observed(three()),
+            external_secrets: None,
+        };
+        // Resynced 2 minutes ago: inside the 5-minute cooldown, though no restartedAt says so.
+        let cooling = decide(&obs(clock(10), 2), now(), &policy());
+        assert!(
+            matches!(cooling.action, Action::Hold(Hold::Cooldown { .. })),
+            "{cooling:?}"
+        );
+        assert!(cooling.reasons.iter().any(|r| r.contains("last resync")));
+        // Resynced 6 minutes ago, after Vault became active 10 minutes ago: once per outage.
+        assert!(matches!(
+            decide(&obs(clock(10), 6), now(), &policy()).action,
+            Action::Hold(Hold::AlreadyResynced { .. })
+        ));
+        // Resynced during an earlier outage: wake it again, naming the degraded store.
+        match decide(&obs(clock(3), 6), now(), &policy()).action {
+            Action::Restart(plan) => {
+                assert_eq!(plan.degraded_stores, vec!["store-0".to_string()]);
+                assert!(plan.stuck.is_empty(), "found once the store is Ready");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn behind_a_store_that_is_ready_again_every_failed_external_secret_on_it_is_woken() {
+        let ready_at = now();
+        let found = ExternalSecrets {
+            listed: 5,
+            failing: vec![
+                es(
+                    "flood-gated",
+                    SYNC_ERROR,
+                    Some(ready_at - jiff::SignedDuration::from_mins(3)),
+                    "k8s-secrets",
+                ),
+                es(
+                    "sealed",
+                    SYNC_ERROR,
+                    Some(ready_at - jiff::SignedDuration::from_mins(9)),
+                    "k8s-secrets",
+                ),
+                es(
+                    "after",
+                    SYNC_ERROR,
+                    Some(ready_at + jiff::SignedDuration::from_secs(2)),
+                    "k8s-secrets",
+                ),
+                es(
+                    "other-store",
+                    SYNC_ERROR,
+                    Some(ready_at - jiff::SignedDuration::from_mins(3)),
+                    "team",
+                ),
+                es(
+                    "write",
+                    "SecretSyncedError-not",
+                    Some(ready_at - jiff::SignedDuration::from_mins(3)),
+                    "k8s-secrets",
+                ),
+            ],
+        };
+        assert_eq!(
+            stuck_behind_stores(&found, &policy(), ready_at),
+            vec!["db/flood-gated".to_string(), "db/sealed".to_string()]
+        );
+    }
+
+    #[test]
+    fn first_few_names_ten_then_counts_the_rest() {
+        let names: Vec<String> = (0..12).map(|i| format!("n{i}")).collect();
+        assert_eq!(first_few(&names[..2]), "n0, n1");
+        assert!(first_few(&names).ends_with("n9, and 2 more"));
+    }
+
+    #[test]
     fn many_stuck_ones_are_listed_ten_and_counted() {
         let many: Vec<FailingExternalSecret> = (0..25)
             .map(|i| {

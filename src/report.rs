@@ -418,4 +418,34 @@ mod tests {
             "restarted at 2026-12-01T12:00:00Z"
         );
     }
+
+    #[test]
+    fn a_resync_is_counted_and_its_first_names_listed() {
+        let mut s = sample();
+        s.deployments.clear();
+        s.resync = Some(ResyncLine {
+            stores: vec!["k8s-secrets".into()],
+            external_secrets: 250,
+            first: vec!["db/postgres-secret".into()],
+            still_failing: 3,
+            fallback: None,
+        });
+        s.finish(Outcome::Resynced);
+        let text = s.to_text();
+        assert!(
+            text.starts_with("summary: outcome=resynced exit=0"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "resync=\"1 store(s), 250 ExternalSecret(s), 3 still failing\" \
+                 resynced_store[k8s-secrets] resynced[db/postgres-secret]"
+            ),
+            "{text}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&s.to_json("2026-12-01T12:00:00Z".parse().unwrap())).unwrap();
+        assert_eq!(json["resync"]["external_secrets"], 250);
+        assert!(json["resync"].get("fallback").is_none());
+    }
 }

@@ -195,19 +195,18 @@ impl Resync<'_> {
             .filter(|k| !done.external_secrets.contains(k))
             .cloned()
             .collect();
-        let failed: Vec<String> = stream::iter(rest.iter())
-            .map(|key| async move {
-                self.patch(
-                    &Target::ExternalSecret(key.clone()),
-                    &resync_patch(&self.at),
-                )
-                .await
-                .err()
+        let patch = resync_patch(&self.at);
+        let failed: Vec<String> = stream::iter(rest)
+            .map(|key| {
+                let patch = &patch;
+                async move { self.patch(&Target::ExternalSecret(key), patch).await.err() }
             })
             .buffer_unordered(CONCURRENCY)
-            .filter_map(|e| async move { e })
-            .collect()
-            .await;
+            .collect::<Vec<Option<String>>>()
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
         if let Some(first) = failed.first() {
             return Err(Fallback::PatchFailed(format!(
                 "{} of {} ExternalSecret resync patches failed, the first: {first}",
@@ -384,4 +383,261 @@ fn is_ready(object: &DynamicObject) -> bool {
         store::parse_status(object.data.get("status")),
         StoreCondition::Ready(_)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::fixtures::{ApiServerVerifier, mock_client, status_error, store_object};
+
+    const AT: &str = "2026-12-01T12:00:00Z";
+
+    fn resync(client: &Client, dry_run: bool) -> Resync<'_> {
+        Resync {
+            client,
+            dry_run,
+            at: AT.into(),
+            deadline: Instant::now() + Duration::from_secs(30),
+        }
+    }
+
+    /// What the admission policy answers a change it does not allow.
+    fn refused_by_the_policy() -> Value {
+        status_error(
+            403,
+            "Forbidden",
+            "clustersecretstores.external-secrets.io \"k8s-secrets\" is forbidden: \
+             ValidatingAdmissionPolicy 'eso-recovery-resync-only' with binding \
+             'eso-recovery-resync-only' denied request: eso-recovery may change only the \
+             annotation eso-recovery/resynced-at on ExternalSecrets and ClusterSecretStores",
+        )
+    }
+
+    fn keys(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn the_guard_is_proven_then_the_store_then_the_external_secrets_get_the_annotation_alone()
+    {
+        for dry_run in [false, true] {
+            let (client, mut server) = mock_client();
+            let task = tokio::spawn(async move {
+                resync(&client, dry_run)
+                    .run(&keys(&["k8s-secrets"]), |_| async {
+                        Ok(keys(&["db/postgres-secret", "web/app"]))
+                    })
+                    .await
+            });
+            let store_path = "/apis/external-secrets.io/v1/clustersecretstores/k8s-secrets";
+            let guard = server.answer(403, refused_by_the_policy()).await;
+            assert_eq!(
+                (guard.method.as_str(), guard.path.as_str()),
+                ("PATCH", store_path)
+            );
+            assert!(
+                guard.query_pairs().contains(&"dryRun=All"),
+                "the guard is a dry run"
+            );
+            assert_eq!(
+                guard.body,
+                json!({"metadata": {"annotations": {GUARD_PROBE: AT}}})
+            );
+            let ready = store_object("k8s-secrets", "True", "Valid", "store validated");
+            let patch = server.answer(200, ready.clone()).await;
+            assert_eq!(patch.path, store_path);
+            assert_eq!(patch.content_type, "application/merge-patch+json");
+            assert_eq!(patch.body, resync_patch(AT));
+            assert!(patch.query_pairs().contains(&"fieldManager=eso-recovery"));
+            assert_eq!(patch.query_pairs().contains(&"dryRun=All"), dry_run);
+            if !dry_run {
+                // Ready already when read: no watch needed.
+                let get = server.answer(200, ready).await;
+                assert_eq!(
+                    (get.method.as_str(), get.path.as_str()),
+                    ("GET", store_path)
+                );
+            }
+            let mut paths = Vec::new();
+            for _ in 0..2 {
+                let p = server.answer(200, json!({})).await;
+                assert_eq!(p.body, resync_patch(AT));
+                assert_eq!(p.query_pairs().contains(&"dryRun=All"), dry_run);
+                paths.push(p.path);
+            }
+            paths.sort();
+            assert_eq!(
+                paths,
+                vec![
+                    "/apis/external-secrets.io/v1/namespaces/db/externalsecrets/postgres-secret",
+                    "/apis/external-secrets.io/v1/namespaces/web/externalsecrets/app",
+                ]
+            );
+            let done = task.await.unwrap().unwrap();
+            assert_eq!(done.stores, keys(&["k8s-secrets"]));
+            assert_eq!(
+                done.external_secrets,
+                keys(&["db/postgres-secret", "web/app"])
+            );
+        }
+    }
+
+    async fn guard_answered(status: u16, body: Value) -> Result<Resynced, Fallback> {
+        let (client, mut server) = mock_client();
+        let task = tokio::spawn(async move {
+            resync(&client, false)
+                .run(&[], |_| async { Ok(keys(&["db/postgres-secret"])) })
+                .await
+        });
+        let guard = server.answer(status, body).await;
+        assert!(
+            guard
+                .path
+                .ends_with("/namespaces/db/externalsecrets/postgres-secret"),
+            "with no store to wake, the guard is proven on the first ExternalSecret"
+        );
+        let ApiServerVerifier(mut handle) = server;
+        let result = task.await.unwrap();
+        assert!(
+            futures::FutureExt::now_or_never(handle.next_request())
+                .flatten()
+                .is_none(),
+            "nothing was sent after the guard failed"
+        );
+        result
+    }
+
+    #[tokio::test]
+    async fn a_change_admission_lets_through_means_the_policy_is_missing() {
+        let got = guard_answered(200, json!({})).await;
+        let Err(fallback @ Fallback::Unguarded(_)) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(fallback.name(), "resync_unguarded");
+        assert!(fallback.needs_a_person());
+        assert!(
+            fallback.to_string().contains("ValidatingAdmissionPolicy"),
+            "{fallback}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_that_is_not_the_policys_is_a_failed_resync() {
+        let rbac = status_error(
+            403,
+            "Forbidden",
+            "externalsecrets.external-secrets.io \"postgres-secret\" is forbidden: User \
+             \"system:serviceaccount:security:eso-recovery\" cannot patch resource",
+        );
+        let got = guard_answered(403, rbac).await;
+        let Err(fallback @ Fallback::PatchFailed(_)) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(fallback.name(), "resync_failed");
+        assert!(fallback.to_string().contains("HTTP 403"), "{fallback}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_external_secret_patch_falls_back_naming_how_many() {
+        let (client, mut server) = mock_client();
+        let task = tokio::spawn(async move {
+            resync(&client, false)
+                .run(&[], |_| async { Ok(keys(&["db/a", "db/b", "db/c"])) })
+                .await
+        });
+        server.answer(403, refused_by_the_policy()).await;
+        server.answer(200, json!({})).await;
+        server.answer(200, json!({})).await;
+        let webhook = status_error(500, "InternalError", "failed calling webhook");
+        server.answer(500, webhook).await;
+        let got = task.await.unwrap();
+        let Err(Fallback::PatchFailed(why)) = got else {
+            panic!("{got:?}")
+        };
+        assert!(
+            why.starts_with("1 of 3 ExternalSecret resync patches failed"),
+            "{why}"
+        );
+    }
+
+    fn failing(names: &[&str]) -> ExternalSecrets {
+        ExternalSecrets {
+            listed: 10,
+            failing: names
+                .iter()
+                .map(|key| {
+                    let (namespace, name) = key.split_once('/').unwrap();
+                    externalsecret::FailingExternalSecret {
+                        namespace: namespace.into(),
+                        name: name.into(),
+                        cluster_stores: ["k8s-secrets".to_string()].into(),
+                        reason: externalsecret::SYNC_ERROR.into(),
+                        message: "could not get secret data from provider".into(),
+                        since: None,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Waits with `lists` as the successive answers (the last one repeated).
+    async fn until_back(lists: Vec<ExternalSecrets>) -> (Result<(), Fallback>, Resynced) {
+        let (client, _server) = mock_client();
+        let r = resync(&client, false);
+        let mut woken = Resynced {
+            external_secrets: keys(&["db/a", "db/b", "db/c"]),
+            ..Resynced::default()
+        };
+        let answers = std::sync::Mutex::new(lists.into_iter());
+        let last = std::sync::Mutex::new(ExternalSecrets::default());
+        let result = r
+            .until_back(&mut woken, || {
+                let mut answers = answers.lock().unwrap();
+                let mut last = last.lock().unwrap();
+                if let Some(next) = answers.next() {
+                    *last = next;
+                }
+                let answer = last.clone();
+                async move { Ok(answer) }
+            })
+            .await;
+        (result, woken)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn all_back_ends_the_wait() {
+        let (result, woken) = until_back(vec![
+            failing(&["db/a", "db/b", "db/c"]),
+            failing(&["db/c"]),
+            failing(&[]),
+        ])
+        .await;
+        assert_eq!(result, Ok(()));
+        assert!(woken.still_failing.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn none_back_within_the_bound_falls_back() {
+        let (result, woken) = until_back(vec![failing(&["db/a", "db/b", "db/c"])]).await;
+        let Err(Fallback::NotBack(why)) = result else {
+            panic!("{result:?}")
+        };
+        assert!(why.contains("none of the 3"), "{why}");
+        assert_eq!(woken.still_failing.len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn some_back_then_none_more_leaves_the_rest_to_their_own_reasons() {
+        let (result, woken) =
+            until_back(vec![failing(&["db/a", "db/b", "db/c"]), failing(&["db/c"])]).await;
+        assert_eq!(
+            result,
+            Ok(()),
+            "ESO reached them: a restart would not do more"
+        );
+        assert_eq!(woken.still_failing, keys(&["db/c"]));
+        assert!(!woken.cut_short);
+    }
 }
