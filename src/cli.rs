@@ -228,12 +228,14 @@ pub struct Cli {
     #[arg(long, env = "ESO_RECOVERY_DRY_RUN", action = ArgAction::SetTrue, help_heading = "Behaviour")]
     pub dry_run: bool,
 
-    /// Restart regardless of Vault, store, cooldown and rollout state (paused Deployments are still
-    /// refused). For incidents; it has no environment twin, so a CronJob cannot be left forcing.
+    /// Restart regardless of Vault, the stores, the ExternalSecrets, the cooldown and rollout state
+    /// (paused Deployments are still refused), whatever --strategy says. For incidents; it has no
+    /// environment twin, so a CronJob cannot be left forcing.
     #[arg(long, action = ArgAction::SetTrue, help_heading = "Behaviour")]
     pub force: bool,
 
-    /// After restarting, wait until every rollout completes and every store is Ready, within --timeout.
+    /// After restarting or resyncing, wait until every rollout completes, every store is Ready and
+    /// every ExternalSecret found stuck has synced, within --timeout.
     #[arg(long, env = "ESO_RECOVERY_WAIT", action = ArgAction::SetTrue, help_heading = "Behaviour")]
     pub wait: bool,
 

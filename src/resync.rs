@@ -484,6 +484,43 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_store_not_ready_yet_is_watched_by_name_until_it_is() {
+        let (client, mut server) = mock_client();
+        let task = tokio::spawn(async move {
+            resync(&client, false)
+                .run(&keys(&["k8s-secrets"]), |_| async { Ok(Vec::new()) })
+                .await
+        });
+        server.answer(403, refused_by_the_policy()).await;
+        let degraded = store_object(
+            "k8s-secrets",
+            "False",
+            "InvalidProviderConfig",
+            "unable to create client",
+        );
+        server.answer(200, degraded.clone()).await;
+        server.answer(200, degraded).await;
+        let ready = store_object("k8s-secrets", "True", "Valid", "store validated");
+        let watch = server
+            .answer(200, json!({"type": "MODIFIED", "object": ready}))
+            .await;
+        assert_eq!(watch.method, "GET");
+        assert_eq!(
+            watch.path,
+            "/apis/external-secrets.io/v1/clustersecretstores"
+        );
+        let query = watch.query_pairs();
+        assert!(query.contains(&"watch=true"), "{query:?}");
+        assert!(
+            query.contains(&"fieldSelector=metadata.name%3Dk8s-secrets"),
+            "watched by name, as RBAC's resourceNames allow: {query:?}"
+        );
+        assert!(query.contains(&"resourceVersion=7"), "{query:?}");
+        let done = task.await.unwrap().unwrap();
+        assert_eq!(done.stores, keys(&["k8s-secrets"]));
+    }
+
     async fn guard_answered(status: u16, body: Value) -> Result<Resynced, Fallback> {
         let (client, mut server) = mock_client();
         let task = tokio::spawn(async move {

@@ -618,6 +618,24 @@ impl ControlPlane {
             };
             row(what, got, allowed, detail);
         }
+        for (what, store, allowed) in [
+            ("watching the watched store by name", "k8s-secrets", true),
+            (
+                "watching a store not in resourceNames",
+                "other-store",
+                false,
+            ),
+        ] {
+            let params = kube::api::WatchParams::default()
+                .fields(&format!("metadata.name={store}"))
+                .timeout(1);
+            let (got, detail) = match api.block_on(stores.watch(&params, "0")) {
+                Ok(_) => ("allowed", String::new()),
+                Err(kube::Error::Api(s)) if s.code == 403 => ("refused by RBAC", s.message),
+                Err(e) => ("failed otherwise", e.to_string()),
+            };
+            row(what, got, allowed, detail);
+        }
         for (what, args) in [
             (
                 "a Secret read",
