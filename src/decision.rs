@@ -15,7 +15,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::{
-    deployment::{DeploymentState, RestartedAt, Rollout},
+    deployment::{DeploymentObservation, DeploymentState, RestartedAt, Rollout},
     externalsecret::{ExternalSecrets, FailingExternalSecret, SYNC_ERROR},
     record::SeenOutage,
     store::StoreCondition,
@@ -50,15 +50,6 @@ pub struct StoreObservation {
     pub name: String,
     /// Its condition, or the read error's message.
     pub condition: Result<StoreCondition, String>,
-}
-
-/// One Deployment as observed: its state, or why it could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeploymentObservation {
-    /// The Deployment's name.
-    pub name: String,
-    /// Its state, or the read error's message.
-    pub state: Result<DeploymentState, String>,
 }
 
 /// Everything the decision looks at. The later fields are read only when the decision asks

@@ -8,6 +8,15 @@ use serde::Serialize;
 /// The pod-template annotation `kubectl rollout restart` writes; its value is the restart time.
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
+/// One Deployment as observed: its state, or why it could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentObservation {
+    /// The Deployment's name.
+    pub name: String,
+    /// Its state, or the read error's message.
+    pub state: Result<DeploymentState, String>,
+}
+
 /// When a Deployment was last restarted, read back from its pod template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RestartedAt {

@@ -10,7 +10,7 @@ use k8s_openapi::{
 };
 use kube::{Api, api::PostParams};
 
-use crate::{errors::describe_api_error, restarter::FIELD_MANAGER};
+use crate::{errors::describe_api_error, kube_client::FIELD_MANAGER};
 
 /// The controller name on every Event.
 pub const REPORTING_CONTROLLER: &str = "eso-recovery";

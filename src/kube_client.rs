@@ -20,6 +20,19 @@ use kube::{
 };
 use tower::{BoxError, ServiceBuilder, retry::RetryLayer};
 
+/// The field manager on every write, so `managedFields` say what eso-recovery changed.
+pub const FIELD_MANAGER: &str = "eso-recovery";
+
+/// Every write's parameters: the field manager, and with `dry_run` `dryRun=All` (admission and
+/// RBAC are exercised, nothing is stored).
+pub fn write_params(dry_run: bool) -> kube::api::PatchParams {
+    let params = kube::api::PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    if dry_run { params.dry_run() } else { params }
+}
+
 /// The longest a TCP connect to the API server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -18,13 +18,10 @@ use std::{collections::BTreeMap, fmt};
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::{
-    Api,
-    api::{Patch, PatchParams},
-};
+use kube::{Api, api::Patch};
 use serde_json::{Value, json};
 
-use crate::{errors::describe_api_error, restarter::FIELD_MANAGER, resync::RESYNCED_AT};
+use crate::{errors::describe_api_error, kube_client::write_params, resync::RESYNCED_AT};
 
 /// The Lease's name (in `--namespace`).
 pub const LEASE_NAME: &str = "eso-recovery";
@@ -266,13 +263,7 @@ pub async fn note(
         "writing the outage record (Lease {}/{LEASE_NAME})",
         api.namespace().unwrap_or_default()
     );
-    let mut params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..Default::default()
-    };
-    if dry_run {
-        params = params.dry_run();
-    }
+    let params = write_params(dry_run);
     for _ in 0..=CONFLICT_RETRIES {
         let Some(next) = stored.record.after(sighting) else {
             return Ok(stored);
@@ -364,13 +355,7 @@ impl Memory {
         if self.stored.is_err() {
             return;
         }
-        let mut params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..Default::default()
-        };
-        if dry_run {
-            params = params.dry_run();
-        }
+        let params = write_params(dry_run);
         let patch =
             Patch::Merge(json!({"metadata": {"annotations": {RESYNCED_AT: at.to_string()}}}));
         if let Err(e) = api.patch(LEASE_NAME, &params, &patch).await {

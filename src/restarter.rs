@@ -2,20 +2,14 @@
 
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::{
-    Api,
-    api::{Patch, PatchParams},
-};
+use kube::{Api, api::Patch};
 use serde_json::{Value, json};
 
 use crate::{
-    decision::DeploymentObservation,
-    deployment::{DeploymentState, RESTARTED_AT},
+    deployment::{DeploymentObservation, DeploymentState, RESTARTED_AT},
     errors::describe_api_error,
+    kube_client::write_params,
 };
-
-/// The field manager on every write, so `managedFields` say who restarted ESO.
-pub const FIELD_MANAGER: &str = "eso-recovery";
 
 /// The strategic merge patch `kubectl rollout restart` sends, byte for byte.
 pub fn restart_patch(restarted_at: &str) -> Value {
@@ -59,13 +53,7 @@ pub async fn restart_all(
     dry_run: bool,
 ) -> Vec<RestartResult> {
     let namespace = api.namespace().unwrap_or_default().to_string();
-    let mut params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..Default::default()
-    };
-    if dry_run {
-        params = params.dry_run();
-    }
+    let params = write_params(dry_run);
     let patch = Patch::Strategic(restart_patch(restarted_at));
     join_all(targets.iter().map(|t| async {
         let outcome = api

@@ -15,7 +15,7 @@ use std::{collections::BTreeSet, time::Duration};
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::{
     Api, Client,
-    api::{Patch, PatchParams, WatchEvent, WatchParams},
+    api::{Patch, WatchEvent, WatchParams},
     core::{ApiResource, DynamicObject, GroupVersionKind},
 };
 use serde_json::{Value, json};
@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::{
     errors::describe_api_error,
     externalsecret::{self, ExternalSecrets},
-    restarter::FIELD_MANAGER,
+    kube_client::write_params,
     store::{self, StoreCondition},
 };
 
@@ -280,11 +280,7 @@ impl Resync<'_> {
     /// `target` must be refused, by a message that names [`RESYNCED_AT`].
     async fn check_guard(&self, target: &Target) -> Result<(), Fallback> {
         let (api, name) = target.api(self.client);
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..Default::default()
-        }
-        .dry_run();
+        let params = write_params(true);
         let probe = Patch::Merge(json!({"metadata": {"annotations": {GUARD_PROBE: self.at}}}));
         match api.patch(&name, &params, &probe).await {
             Ok(_) => Err(Fallback::Unguarded(format!(
@@ -307,14 +303,7 @@ impl Resync<'_> {
 
     async fn patch(&self, target: &Target, patch: &Value) -> Result<(), String> {
         let (api, name) = target.api(self.client);
-        let mut params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..Default::default()
-        };
-        if self.dry_run {
-            params = params.dry_run();
-        }
-        api.patch(&name, &params, &Patch::Merge(patch))
+        api.patch(&name, &write_params(self.dry_run), &Patch::Merge(patch))
             .await
             .map(|_| ())
             .map_err(|e| describe_api_error(e, &format!("resyncing {target}")).to_string())
