@@ -133,6 +133,9 @@ pub struct RestartPlan {
     pub refused: Vec<(String, String)>,
     /// Why the restart is due, in one sentence for the Events.
     pub because: String,
+    /// The outage acted for, in words that are the same for every run that sees it (its end,
+    /// or the degraded stores' since): what a run claims before it acts.
+    pub outage: String,
     /// The degraded stores, which a resync annotates first.
     pub degraded_stores: Vec<String>,
     /// The stuck ExternalSecrets (`namespace/name`), which `--wait` waits for and a resync
@@ -332,10 +335,36 @@ pub fn decide(obs: &Observation, now: Timestamp, policy: &Policy) -> Decision {
         targets,
         refused,
         because,
+        outage: outage_name(obs),
         degraded_stores,
         stuck,
     });
     d
+}
+
+/// The outage a restart or resync is for: when it ended, or (no end known) since when each
+/// degraded store is degraded. Runs that see the same outage name it the same.
+fn outage_name(obs: &Observation) -> String {
+    if let Some(end) = OutageEnd::of(obs) {
+        return format!("the outage that ended at {}", end.at());
+    }
+    let degraded: Vec<String> = obs
+        .stores
+        .iter()
+        .filter_map(|s| match &s.condition {
+            Ok(StoreCondition::Degraded(d)) => Some(format!(
+                "{} degraded since {}",
+                s.name,
+                d.since.as_deref().unwrap_or("an unknown time")
+            )),
+            _ => None,
+        })
+        .collect();
+    if degraded.is_empty() {
+        "an outage with no known end".into()
+    } else {
+        degraded.join(", ")
+    }
 }
 
 /// The failing ExternalSecrets on a watched store, split into those failing since before `end`

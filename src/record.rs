@@ -32,6 +32,44 @@ pub const NOT_READY_SINCE: &str = "eso-recovery/vault-not-ready-since";
 /// The first time a run saw Vault ready again after that.
 pub const READY_AGAIN_AT: &str = "eso-recovery/vault-ready-again-at";
 
+/// What a run claims before it acts, and who: two runs that see the same outage end at the same
+/// moment (the CronJob's and a manual one) both decide to act, and each Deployment's
+/// `restartedAt` is read before it is patched; the claim is one conditional write, so exactly
+/// one of them lands.
+pub const CLAIMED_FOR: &str = "eso-recovery/claimed-for";
+/// Who claimed (the pod's name, and the process).
+pub const CLAIMED_BY: &str = "eso-recovery/claimed-by";
+/// When.
+pub const CLAIMED_AT: &str = "eso-recovery/claimed-at";
+
+/// How long a claim holds off other runs. The claimant acts within seconds (a restart is three
+/// patches; a resync ends by its run's `--timeout`), and once it has acted its `restartedAt` or
+/// resync holds the outage; a claimant that died before acting blocks no one past this.
+pub const CLAIM_BOUND: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A claim as read from the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// What was claimed: the outage, in words the decision gave it.
+    pub outage: String,
+    /// Who.
+    pub by: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// How a claim ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimed {
+    /// This run's claim landed: it acts.
+    Won,
+    /// Another run holds a fresh claim on the same outage: it acts, this one does not.
+    Lost(Claim),
+    /// No claim could be made (the Lease missing, forbidden, unreachable): the run acts as it
+    /// did before claims existed, and says so.
+    Unavailable(String),
+}
+
 /// How far in the future a recorded time may be (clock skew between nodes) before it is garbled.
 const MAX_SKEW: SignedDuration = SignedDuration::from_secs(60);
 
@@ -154,6 +192,14 @@ fn parse_time(
     Ok(Some(t))
 }
 
+/// Whether a claim made at `at` still holds off other runs at `now` (one from the future, a
+/// skewed clock, holds no longer than the bound from now).
+fn claim_is_fresh(at: Timestamp, now: Timestamp) -> bool {
+    let age = now.duration_since(at);
+    age < SignedDuration::try_from(CLAIM_BOUND).unwrap_or(SignedDuration::ZERO)
+        && age > -SignedDuration::try_from(CLAIM_BOUND).unwrap_or(SignedDuration::ZERO)
+}
+
 impl fmt::Display for OutageRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -177,6 +223,8 @@ pub struct Stored {
     pub garbled: Option<String>,
     /// The Lease's `resourceVersion`, for the next write.
     pub resource_version: String,
+    /// The claim recorded, if any (a garbled one is ignored: it claims nothing).
+    pub claim: Option<Claim>,
     /// The last resync recorded ([`RESYNCED_AT`] on the Lease: with the Deployments'
     /// `restartedAt`, what the cooldown and the once-per-outage bound count); `None` when none was, or it is garbled (then in `garbled` too).
     pub resynced_at: Option<Timestamp>,
@@ -241,10 +289,12 @@ pub async fn read(api: &Api<Lease>, now: Timestamp) -> Result<Stored, RecordErro
             None
         }
     };
+    let claim = Memory::parse_claim(&annotations, now);
     Ok(Stored {
         record,
         garbled,
         resource_version: lease.metadata.resource_version.unwrap_or_default(),
+        claim,
         resynced_at,
     })
 }
@@ -275,6 +325,7 @@ pub async fn note(
                     record: next,
                     garbled: None,
                     resource_version: lease.metadata.resource_version.unwrap_or_default(),
+                    claim: stored.claim,
                     resynced_at: stored.resynced_at,
                 });
             }
@@ -365,6 +416,68 @@ impl Memory {
             );
             tracing::warn!("{}", record_error(e, &what));
         }
+    }
+
+    /// The claim the annotations hold; none when any part is missing or garbled.
+    fn parse_claim(annotations: &BTreeMap<String, String>, now: Timestamp) -> Option<Claim> {
+        match (
+            annotations.get(CLAIMED_FOR),
+            annotations.get(CLAIMED_BY),
+            parse_time(annotations, CLAIMED_AT, now),
+        ) {
+            (Some(outage), Some(by), Ok(Some(at))) => Some(Claim {
+                outage: outage.clone(),
+                by: by.clone(),
+                at,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Claims `outage` for this run (`by`) before it acts: one write conditional on the
+    /// `resourceVersion` read, so of runs claiming at once exactly one lands. A fresh claim of
+    /// the same outage by another run (within [`CLAIM_BOUND`]) is lost to; an older one, or one of
+    /// another outage, is claimed over. A conflict is read again and judged again.
+    pub async fn claim(&mut self, api: &Api<Lease>, outage: &str, by: &str) -> Claimed {
+        let mut stored = match &self.stored {
+            Ok(stored) => stored.clone(),
+            Err(e) => return Claimed::Unavailable(e.to_string()),
+        };
+        let what = format!(
+            "claiming the outage (Lease {}/{LEASE_NAME})",
+            api.namespace().unwrap_or_default()
+        );
+        for _ in 0..=CONFLICT_RETRIES {
+            let now = Timestamp::now();
+            if let Some(claim) = stored
+                .claim
+                .as_ref()
+                .filter(|c| c.outage == outage && claim_is_fresh(c.at, now))
+            {
+                return Claimed::Lost(claim.clone());
+            }
+            let patch = Patch::Merge(json!({"metadata": {
+                "resourceVersion": stored.resource_version,
+                "annotations": {CLAIMED_FOR: outage, CLAIMED_BY: by, CLAIMED_AT: now.to_string()},
+            }}));
+            match api.patch(LEASE_NAME, &write_params(false), &patch).await {
+                Ok(lease) => {
+                    stored.resource_version = lease.metadata.resource_version.unwrap_or_default();
+                    self.stored = Ok(stored);
+                    return Claimed::Won;
+                }
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    match read(api, Timestamp::now()).await {
+                        Ok(again) => stored = again,
+                        Err(e) => return Claimed::Unavailable(e.to_string()),
+                    }
+                }
+                Err(e) => return Claimed::Unavailable(record_error(e, &what).to_string()),
+            }
+        }
+        Claimed::Unavailable(format!(
+            "{what}: it kept changing under {CONFLICT_RETRIES} retries"
+        ))
     }
 
     /// The last resync recorded, for the decision's cooldown and once-per-outage bound.
@@ -529,6 +642,7 @@ mod tests {
             record: OutageRecord::Empty,
             garbled: None,
             resource_version: "10".into(),
+            claim: None,
             resynced_at: None,
         };
         let task = tokio::spawn(async move {
@@ -577,6 +691,7 @@ mod tests {
             record: OutageRecord::Open { since: at(-30) },
             garbled: None,
             resource_version: "10".into(),
+            claim: None,
             resynced_at: None,
         };
         let task =
@@ -600,6 +715,102 @@ mod tests {
         let done = task.await.unwrap().unwrap();
         assert_eq!(done.record, ended(-30, -2));
         assert_eq!(done.resource_version, "11");
+    }
+
+    /// A Memory read from a Lease at resourceVersion 10 with `pairs`.
+    fn memory_with(pairs: &[(&str, &str)]) -> Memory {
+        Memory::new(Ok(Stored {
+            record: OutageRecord::Empty,
+            garbled: None,
+            resource_version: "10".into(),
+            claim: Memory::parse_claim(&annotations(pairs), Timestamp::now()),
+            resynced_at: None,
+        }))
+    }
+
+    const OUTAGE: &str = "the outage that ended at 2026-12-01T11:59:00Z";
+
+    fn claimed(outage: &str, seconds_ago: i64) -> Vec<(&'static str, String)> {
+        vec![
+            (CLAIMED_FOR, outage.to_string()),
+            (CLAIMED_BY, "eso-recovery-29418-abcde (pid 1)".to_string()),
+            (
+                CLAIMED_AT,
+                (Timestamp::now() - SignedDuration::from_secs(seconds_ago)).to_string(),
+            ),
+        ]
+    }
+
+    fn pairs<'a>(owned: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+        owned.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+
+    #[tokio::test]
+    async fn a_claim_is_one_write_conditional_on_the_version_read() {
+        // Nothing claimed; a stale claim of this outage (its run died before acting); a fresh
+        // claim of another outage: each is claimed over with one conditional write.
+        let stale = claimed(OUTAGE, 45);
+        let other = claimed("the outage that ended at 2026-12-01T10:00:00Z", 1);
+        for before in [Vec::new(), pairs(&stale), pairs(&other)] {
+            let (client, mut server) = mock_client();
+            let api: Api<Lease> = Api::namespaced(client, "security");
+            let mut memory = memory_with(&before);
+            let task =
+                tokio::spawn(async move { memory.claim(&api, OUTAGE, "this-run (pid 2)").await });
+            let write = server.answer(200, lease("11", &[])).await;
+            assert_eq!(write.method, "PATCH");
+            assert_eq!(write.body["metadata"]["resourceVersion"], "10");
+            let written = &write.body["metadata"]["annotations"];
+            assert_eq!(written[CLAIMED_FOR], OUTAGE);
+            assert_eq!(written[CLAIMED_BY], "this-run (pid 2)");
+            assert!(
+                written[CLAIMED_AT]
+                    .as_str()
+                    .unwrap()
+                    .parse::<Timestamp>()
+                    .is_ok()
+            );
+            assert_eq!(task.await.unwrap(), Claimed::Won, "{before:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn of_runs_claiming_at_once_the_one_whose_write_conflicts_reads_the_winner_and_yields() {
+        let (client, mut server) = mock_client();
+        let api: Api<Lease> = Api::namespaced(client, "security");
+        let mut memory = memory_with(&[]);
+        let task = tokio::spawn(async move { memory.claim(&api, OUTAGE, "loser (pid 3)").await });
+        server
+            .answer(
+                409,
+                status_error(409, "Conflict", "the object has been modified"),
+            )
+            .await;
+        let winner = claimed(OUTAGE, 0);
+        let reread = server.answer(200, lease("11", &pairs(&winner))).await;
+        assert_eq!(reread.method, "GET");
+        let Claimed::Lost(claim) = task.await.unwrap() else {
+            panic!("the loser acted too")
+        };
+        assert_eq!(claim.outage, OUTAGE);
+        assert_eq!(claim.by, "eso-recovery-29418-abcde (pid 1)");
+    }
+
+    #[tokio::test]
+    async fn a_fresh_claim_of_the_same_outage_is_yielded_to_without_a_write() {
+        let (client, _server) = mock_client();
+        let api: Api<Lease> = Api::namespaced(client, "security");
+        let fresh = claimed(OUTAGE, 5);
+        let mut memory = memory_with(&pairs(&fresh));
+        assert!(matches!(
+            memory.claim(&api, OUTAGE, "late (pid 4)").await,
+            Claimed::Lost(_)
+        ));
+        let mut missing = Memory::new(Err(RecordError::Missing("404".into())));
+        assert!(matches!(
+            missing.claim(&api, OUTAGE, "late (pid 4)").await,
+            Claimed::Unavailable(_)
+        ));
     }
 
     #[tokio::test]

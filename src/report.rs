@@ -52,6 +52,8 @@ pub enum Outcome {
     FellBackToRestart,
     /// The last resync is after the last outage ended.
     AlreadyResynced,
+    /// Another run claimed this outage a moment ago and acts for it.
+    AlreadyClaimed,
     /// Dry run: the patches were accepted, nothing changed.
     WouldRestart,
     /// At least one Deployment was not restarted.

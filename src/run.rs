@@ -20,7 +20,7 @@ use crate::{
     deployment::format_restarted_at,
     events::{self, Kind},
     externalsecret,
-    record::{self, Memory, Sighting},
+    record::{self, Claimed, Memory, Sighting},
     report::{
         DeploymentLine, DeploymentResult, ExternalSecretsLine, Outcome, Report, ResyncLine,
         StoreLine, StoreState, update,
@@ -178,6 +178,9 @@ pub async fn run(
                     line.stuck.clone_from(&plan.stuck);
                 }
             });
+            if !claim(config, &mut memory, &leases, &plan, report).await {
+                return;
+            }
             let mut plan = plan;
             if config.strategy == Strategy::Resync && !config.policy.force {
                 let resynced = resync(
@@ -216,6 +219,52 @@ pub async fn run(
                     update(report, |s| s.finish(Outcome::Recovered));
                 }
             }
+        }
+    }
+}
+
+/// Claims the outage before acting (never in a dry run; `--force` does not ask). Returns whether
+/// this run acts: false when another run's fresh claim holds it (outcome `already_claimed`).
+async fn claim(
+    config: &Config,
+    memory: &mut Memory,
+    leases: &Api<Lease>,
+    plan: &RestartPlan,
+    report: &Report,
+) -> bool {
+    if config.dry_run {
+        return true;
+    }
+    if config.policy.force {
+        tracing::warn!(
+            "--force: acting without claiming {}; a run acting at this moment is not held off",
+            plan.outage
+        );
+        return true;
+    }
+    let by = format!("{} (pid {})", instance(), std::process::id());
+    match memory.claim(leases, &plan.outage, &by).await {
+        Claimed::Won => {
+            tracing::info!("claimed {} for this run", plan.outage);
+            true
+        }
+        Claimed::Lost(claim) => {
+            let text = format!(
+                "{} claimed {} at {}: it acts, this run does not",
+                claim.by, claim.outage, claim.at
+            );
+            tracing::info!("{text}");
+            update(report, |s| {
+                s.reasons.push(text);
+                s.finish(Outcome::AlreadyClaimed);
+            });
+            false
+        }
+        Claimed::Unavailable(why) => {
+            tracing::warn!(
+                "acting without a claim ({why}): a run acting at this very moment is not held off"
+            );
+            true
         }
     }
 }
@@ -410,7 +459,7 @@ fn uid_of(observation: &Observation, name: &str) -> Option<Option<String>> {
         .map(|s| s.uid.clone())
 }
 
-/// This run's name on its Events: the pod's.
+/// This run's name on its Events and its claim: the pod's.
 fn instance() -> String {
     std::env::var("HOSTNAME").unwrap_or_else(|_| events::REPORTING_CONTROLLER.into())
 }

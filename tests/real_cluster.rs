@@ -20,8 +20,8 @@ fn design_lock() -> std::sync::MutexGuard<'static, ()> {
     DESIGN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The design's objects and manifests/ on the shared control plane, never restarted yet; the
-/// guard keeps other design tests out until it drops.
+/// The design's objects and manifests/ on the shared control plane, never restarted yet and
+/// claimed by no run; the guard keeps other design tests out until it drops.
 fn design() -> (
     std::sync::MutexGuard<'static, ()>,
     &'static ControlPlane,
@@ -33,6 +33,17 @@ fn design() -> (
     seed.apply(cp);
     apply_manifests(cp);
     seed.set_restarted_at(cp, None);
+    // No claim left by an earlier test: it could hold off this one's runs for its bound.
+    cp.kubectl(&[
+        "annotate",
+        "lease",
+        "eso-recovery",
+        "-n",
+        "security",
+        "eso-recovery/claimed-for-",
+        "eso-recovery/claimed-by-",
+        "eso-recovery/claimed-at-",
+    ]);
     (guard, cp, seed)
 }
 
@@ -740,4 +751,118 @@ fn concurrent_runs_keep_one_outage_record_and_a_forbidden_record_only_warns() {
     );
     assert_eq!(record(), ended, "a forbidden record was written");
     apply_manifests(cp);
+}
+
+#[test]
+fn eight_runs_at_the_moment_vault_turns_ready_restart_exactly_once() {
+    let (_g, cp, seed) = design();
+    let sa = cp.kubeconfig_for("security", "eso-recovery");
+    let bao = OpenBao::raft();
+    let vault = format!("--vault-addr={}", bao.addr);
+    seed.set_store(cp, false);
+    let mut counts = Vec::new();
+    for outage in 1..=20 {
+        // A fresh outage each time: sealed, eight runs awaiting it (the CronJob's and people's),
+        // then the unseal releases them together.
+        bao.seal();
+        let runs = std::thread::scope(|s| {
+            let runs: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        eso(
+                            Some(&sa),
+                            &[&vault, "--await-vault=30s", "--cooldown=0s"],
+                            &[],
+                        )
+                    })
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(1500));
+            bao.unseal();
+            runs.into_iter()
+                .map(|r| r.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        let restarted = runs.iter().filter(|r| r.outcome() == "restarted").count();
+        for r in &runs {
+            assert_eq!(r.code, 0, "{}", r.dump());
+            assert!(
+                [
+                    "restarted",
+                    "already_claimed",
+                    "already_restarted",
+                    "rollout_in_progress"
+                ]
+                .contains(&r.outcome()),
+                "outage {outage}: {}",
+                r.dump()
+            );
+        }
+        let all: Vec<&str> = runs.iter().map(|r| r.outcome()).collect();
+        assert_eq!(restarted, 1, "outage {outage}: {all:?}");
+        counts.push(all.iter().filter(|o| **o == "already_claimed").count());
+        seed.complete_rollouts(cp);
+    }
+    eprintln!(
+        "20 outages, 8 runs each: exactly one restart every time; runs that lost the claim: {counts:?}"
+    );
+}
+
+#[test]
+fn a_claim_whose_run_died_before_acting_holds_off_others_only_for_its_bound() {
+    let (_g, cp, seed) = design();
+    let sa = cp.kubeconfig_for("security", "eso-recovery");
+    // A dev server keeps no activation time, and the record is cleared: the outage is named by
+    // the degraded store's since, as a run names it.
+    let bao = OpenBao::dev();
+    let vault = format!("--vault-addr={}", bao.addr);
+    cp.kubectl(&[
+        "annotate",
+        "lease",
+        "eso-recovery",
+        "-n",
+        "security",
+        "eso-recovery/vault-not-ready-since-",
+        "eso-recovery/vault-ready-again-at-",
+    ]);
+    seed.set_store(cp, false);
+    let since = cp.get_json(&["clustersecretstore", "k8s-secrets"])["status"]["conditions"][0]
+        ["lastTransitionTime"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The stand-in for a run killed between its claim and its patch: its claim, written now.
+    let claimed_at = std::time::Instant::now();
+    cp.kubectl(&[
+        "annotate",
+        "--overwrite",
+        "lease",
+        "eso-recovery",
+        "-n",
+        "security",
+        &format!("eso-recovery/claimed-for=k8s-secrets degraded since {since}"),
+        "eso-recovery/claimed-by=killed-pod (pid 7)",
+        &format!("eso-recovery/claimed-at={}", jiff::Timestamp::now()),
+    ]);
+    let held = eso(Some(&sa), &[&vault], &[]);
+    expect(&held, 0, "already_claimed");
+    assert!(
+        held.stderr
+            .contains("killed-pod (pid 7) claimed k8s-secrets degraded since"),
+        "{}",
+        held.dump()
+    );
+    assert_eq!(seed.restarted_at(cp), vec![None, None, None]);
+    // Past the bound (30 s), the next run claims over it and acts.
+    std::thread::sleep(Duration::from_secs(31).saturating_sub(claimed_at.elapsed()));
+    let acted = eso(Some(&sa), &[&vault], &[]);
+    expect(&acted, 0, "restarted");
+    let record =
+        cp.get_json(&["lease", "eso-recovery", "-n", "security"])["metadata"]["annotations"]
+            .clone();
+    assert_ne!(
+        record["eso-recovery/claimed-by"], "killed-pod (pid 7)",
+        "{record}"
+    );
+    seed.set_store(cp, true);
 }
