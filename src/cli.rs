@@ -40,7 +40,9 @@ restarts the moment it is ready.
 It restarts nothing while Vault is not ready, while the last restart is younger than --cooldown, \
 while a rollout is still in progress, or when ESO was already restarted after the last outage \
 ended (once per outage). An ExternalSecret that fails for its own reasons (a missing key, failing \
-since Vault came back) never causes a restart. It never reads Secrets.
+since Vault came back) never causes a restart. It never reads Secrets. Runs at once (the \
+CronJob's and one by hand) act once: each claims the outage in its record first, and only the \
+run whose claim lands acts; the others exit 0 (already_claimed).
 
 With --strategy resync it restarts nothing when it can help it: under the same rules it annotates \
 each degraded store, waits for it to be Ready, then annotates the stuck ExternalSecrets \
