@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s (at %s)\n' "$*" "$(date +%T)"; }
 
 step "toolchains"
 for tool in cargo go python3; do
