@@ -1,7 +1,7 @@
 //! The benchmark: eso-recovery against `bench/peer.sh` (curl + kubectl), on the same real
 //! control plane (over TLS, audit log on, kube-controller-manager finishing the rollouts of
 //! 0-replica Deployments) and the same real OpenBao, in the same run. Not part of the suite:
-//! `make bench` runs it and prints the tables for the README. Figures, no thresholds.
+//! `make bench` runs it and prints the tables for docs/benchmarks.md. Figures, no thresholds.
 
 mod support;
 

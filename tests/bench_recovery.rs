@@ -29,7 +29,7 @@
 //! ESO is v2.9.0, what users run; `ESO_BENCH_ESO=0.16.2` plays every cell on the oldest supported.
 //!
 //! Not part of the suite: `make bench-recovery` runs it, prints the tables and writes the
-//! timeline picture the README shows. Figures, no thresholds.
+//! timeline picture docs/benchmarks.md shows. Figures, no thresholds.
 
 mod support;
 
