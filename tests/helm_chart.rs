@@ -328,6 +328,10 @@ fn bad_values_are_refused_naming_the_key() {
         ("suspend: \"yes\"\n", "suspend"),
         ("config:\n  cooldown: soon\n", "cooldown"),
         ("config:\n  awaitVault: a-while\n", "awaitVault"),
+        // The binary refuses a zero limit: every run would exit 2.
+        ("config:\n  timeout: 0s\n", "timeout"),
+        ("config:\n  vaultTimeout: 0ms\n", "vaultTimeout"),
+        ("config:\n  strategy: annotate\n", "strategy"),
         ("image:\n  pullPolicy: Sometimes\n", "pullPolicy"),
         ("replicas: 2\n", "replicas"),
         ("vaultCA:\n  secret: {name: vault-tls}\n", "key"),
