@@ -406,17 +406,7 @@ fn run_cell(spec: Spec) -> Cell {
     };
     let mut stack = Stack::start_with(bench_eso(), Seed::with_real_eso(None, ES_REFRESH), parts);
     if spec.extra > 0 {
-        create_external_secrets(
-            &stack.cp,
-            &Many {
-                store: "k8s-secrets",
-                namespace: "apps",
-                refresh: "1h",
-                key: Some("postgres-secret"),
-                synced_status: false,
-            },
-            spec.extra,
-        );
+        create_external_secrets(&stack.cp, &Many::like_the_design(), spec.extra);
         support::procs::wait_until(
             "ESO's first sync of the scale row's ExternalSecrets",
             Duration::from_secs(600),

@@ -34,17 +34,29 @@ fn design() -> (
     apply_manifests(cp);
     seed.set_restarted_at(cp, None);
     // No claim left by an earlier test: it could hold off this one's runs for its bound.
-    cp.kubectl(&[
-        "annotate",
-        "lease",
-        "eso-recovery",
-        "-n",
-        "security",
-        "eso-recovery/claimed-for-",
-        "eso-recovery/claimed-by-",
-        "eso-recovery/claimed-at-",
-    ]);
+    forget(
+        cp,
+        &[
+            "eso-recovery/claimed-for",
+            "eso-recovery/claimed-by",
+            "eso-recovery/claimed-at",
+        ],
+    );
     (guard, cp, seed)
+}
+
+/// The record's outage: when a run saw Vault not ready, and ready again.
+const OUTAGE_SEEN: [&str; 2] = [
+    "eso-recovery/vault-not-ready-since",
+    "eso-recovery/vault-ready-again-at",
+];
+
+/// Removes these annotations from the record (the Lease `eso-recovery` in `security`).
+fn forget(cp: &ControlPlane, keys: &[&str]) {
+    let mut args = vec!["annotate", "lease", "eso-recovery", "-n", "security"];
+    let removals: Vec<String> = keys.iter().map(|k| format!("{k}-")).collect();
+    args.extend(removals.iter().map(String::as_str));
+    cp.kubectl(&args);
 }
 
 /// A store eso-recovery does not watch.
@@ -675,20 +687,11 @@ fn concurrent_runs_keep_one_outage_record_and_a_forbidden_record_only_warns() {
     // A dev server keeps no activation time: the record is the only outage clock here.
     let bao = OpenBao::dev();
     let vault = format!("--vault-addr={}", bao.addr);
-    let since_key = "eso-recovery/vault-not-ready-since";
-    let again_key = "eso-recovery/vault-ready-again-at";
+    let [since_key, again_key] = OUTAGE_SEEN;
     let record = || {
         cp.get_json(&["lease", "eso-recovery", "-n", "security"])["metadata"]["annotations"].clone()
     };
-    cp.kubectl(&[
-        "annotate",
-        "lease",
-        "eso-recovery",
-        "-n",
-        "security",
-        &format!("{since_key}-"),
-        &format!("{again_key}-"),
-    ]);
+    forget(cp, &OUTAGE_SEEN);
     let four_at_once = || {
         std::thread::scope(|s| {
             let runs: Vec<_> = (0..4)
@@ -816,15 +819,7 @@ fn a_claim_whose_run_died_before_acting_holds_off_others_only_for_its_bound() {
     // the degraded store's since, as a run names it.
     let bao = OpenBao::dev();
     let vault = format!("--vault-addr={}", bao.addr);
-    cp.kubectl(&[
-        "annotate",
-        "lease",
-        "eso-recovery",
-        "-n",
-        "security",
-        "eso-recovery/vault-not-ready-since-",
-        "eso-recovery/vault-ready-again-at-",
-    ]);
+    forget(cp, &OUTAGE_SEEN);
     seed.set_store(cp, false);
     let since = cp.get_json(&["clustersecretstore", "k8s-secrets"])["status"]["conditions"][0]
         ["lastTransitionTime"]

@@ -664,17 +664,7 @@ mod on_eso_2_9 {
             wait_until("the store Ready=False", Duration::from_secs(30), || {
                 stack.store_ready()["status"] == "False"
             });
-            create_external_secrets(
-                &stack.cp,
-                &Many {
-                    store: "k8s-secrets",
-                    namespace: "apps",
-                    refresh: "1h",
-                    key: Some("postgres-secret"),
-                    synced_status: false,
-                },
-                THOUSAND,
-            );
+            create_external_secrets(&stack.cp, &Many::like_the_design(), THOUSAND);
             wait_until("ESO failing all 1,000", Duration::from_secs(300), || {
                 std::thread::sleep(Duration::from_secs(1));
                 failing_in(&stack, "apps") == THOUSAND

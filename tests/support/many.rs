@@ -30,6 +30,21 @@ pub struct Many<'a> {
     pub synced_status: bool,
 }
 
+impl Many<'static> {
+    /// The benchmarks' and tests' scale rows: ExternalSecrets like the design's (`refreshInterval:
+    /// 1h`) in `apps`, on the store `k8s-secrets`, all reading the design's Vault key, left for ESO
+    /// to sync.
+    pub fn like_the_design() -> Many<'static> {
+        Many {
+            store: "k8s-secrets",
+            namespace: "apps",
+            refresh: "1h",
+            key: Some("postgres-secret"),
+            synced_status: false,
+        }
+    }
+}
+
 /// Creates `n` ExternalSecrets shaped like the design's, each with its own target Secret.
 pub fn create_external_secrets(cp: &ControlPlane, many: &Many<'_>, n: usize) {
     let namespace = many.namespace;
