@@ -9,8 +9,8 @@ use crate::{
     cli::{Cli, LogFormat},
     config::Config,
     kube_client, logging,
-    report::{DeploymentResult, Outcome, Report, Summary, update},
-    run::{WAITING, run},
+    report::{DeploymentResult, Outcome, Phase, Report, Summary, update},
+    run::run,
     vault::VaultProbe,
 };
 
@@ -122,7 +122,7 @@ pub async fn execute(config: &Config) -> anyhow::Result<Summary> {
                     humantime::format_duration(config.await_vault)
                 )
             };
-            if s.phase == WAITING {
+            if s.phase == Phase::Waiting {
                 let pending: Vec<String> = s
                     .deployments
                     .iter()

@@ -10,6 +10,49 @@ use serde::{Serialize, Serializer};
 
 use crate::store::StoreCondition;
 
+/// What a run is doing: the summary's last word when `--timeout` cuts it, and `--wait`'s own
+/// timeout (not recovered) told apart from a run that hung.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Not started yet.
+    Starting,
+    /// Reading Vault, its clock, the stores and the record.
+    Checking,
+    /// `--await-vault`.
+    AwaitingVault,
+    /// Reading the Deployments.
+    ReadingDeployments,
+    /// Listing the ExternalSecrets.
+    ListingExternalSecrets,
+    /// Patching the Deployments.
+    Restarting,
+    /// Annotating the stuck objects.
+    Resyncing,
+    /// Listing the ExternalSecrets behind the stores a resync woke.
+    ListingBehindStores,
+    /// Waiting for what a resync woke.
+    AwaitingResynced,
+    /// `--wait`.
+    Waiting,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Starting => "starting",
+            Phase::Checking => "checking Vault and the stores",
+            Phase::AwaitingVault => "awaiting Vault",
+            Phase::ReadingDeployments => "reading the Deployments",
+            Phase::ListingExternalSecrets => "listing the ExternalSecrets",
+            Phase::Restarting => "restarting the Deployments",
+            Phase::Resyncing => "resyncing",
+            Phase::ListingBehindStores => "listing the ExternalSecrets behind the stores",
+            Phase::AwaitingResynced => "waiting for what was resynced",
+            Phase::Waiting => "waiting",
+        })
+    }
+}
+
 /// The run's summary, shared between the run and the process, so that a `--timeout` still
 /// reports what was seen.
 pub type Report = Mutex<Summary>;
@@ -208,7 +251,7 @@ pub struct Summary {
     pub errors: Vec<String>,
     /// What the run was doing, for the message when `--timeout` cuts it.
     #[serde(skip)]
-    pub phase: &'static str,
+    pub phase: Phase,
 }
 
 impl Default for Summary {
@@ -227,7 +270,7 @@ impl Default for Summary {
             deployments: Vec::new(),
             reasons: Vec::new(),
             errors: Vec::new(),
-            phase: "starting",
+            phase: Phase::Starting,
         }
     }
 }

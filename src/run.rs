@@ -22,7 +22,7 @@ use crate::{
     externalsecret,
     record::{self, Claimed, Memory, Sighting},
     report::{
-        DeploymentLine, DeploymentResult, ExternalSecretsLine, Outcome, Report, ResyncLine,
+        DeploymentLine, DeploymentResult, ExternalSecretsLine, Outcome, Phase, Report, ResyncLine,
         StoreLine, StoreState, update,
     },
     restarter,
@@ -43,7 +43,7 @@ pub async fn run(
 ) {
     update(report, |s| {
         s.dry_run = config.dry_run;
-        s.phase = "checking Vault and the stores";
+        s.phase = Phase::Checking;
     });
     let leases: Api<Lease> = Api::namespaced(client.clone(), &config.namespace);
     // Concurrently; Vault's answers are recorded at once, so a hung store read still reports them.
@@ -69,7 +69,7 @@ pub async fn run(
             .note(&leases, Sighting::NotReady(seen_at), config.dry_run)
             .await;
         if !config.await_vault.is_zero() {
-            update(report, |s| s.phase = "awaiting Vault");
+            update(report, |s| s.phase = Phase::AwaitingVault);
             let awaited = vault::until_ready(
                 vault,
                 config.await_vault,
@@ -91,7 +91,7 @@ pub async fn run(
             });
             if ready(&vault_status) {
                 // Go on as a run started at this moment would: Vault's clock and the stores now.
-                update(report, |s| s.phase = "checking Vault and the stores");
+                update(report, |s| s.phase = Phase::Checking);
                 (active_since, stores, ()) = tokio::join!(
                     clock(vault, report),
                     read_stores(client, &config.policy.stores),
@@ -133,12 +133,12 @@ pub async fn run(
         let decision = decide(&observation, Timestamp::now(), &config.policy);
         match decision.action {
             Action::ReadDeployments if observation.deployments.is_none() => {
-                update(report, |s| s.phase = "reading the Deployments");
+                update(report, |s| s.phase = Phase::ReadingDeployments);
                 observation.deployments =
                     Some(restarter::read_all(&deployments, &config.deployments).await);
             }
             Action::ReadExternalSecrets if observation.external_secrets.is_none() => {
-                update(report, |s| s.phase = "listing the ExternalSecrets");
+                update(report, |s| s.phase = Phase::ListingExternalSecrets);
                 let listed = externalsecret::list(client, &config.externalsecret_namespaces)
                     .await
                     .map_err(|e| e.to_string());
@@ -197,7 +197,7 @@ pub async fn run(
                 match resynced {
                     Ok(()) => {
                         if config.wait && !config.dry_run {
-                            update(report, |s| s.phase = WAITING);
+                            update(report, |s| s.phase = Phase::Waiting);
                             wait::until_recovered(client, config, &plan.stuck, report).await;
                             update(report, |s| s.finish(Outcome::Recovered));
                         }
@@ -214,7 +214,7 @@ pub async fn run(
                 if config.dry_run {
                     tracing::info!("--wait has nothing to wait for in a dry run");
                 } else {
-                    update(report, |s| s.phase = WAITING);
+                    update(report, |s| s.phase = Phase::Waiting);
                     wait::until_recovered(client, config, &plan.stuck, report).await;
                     update(report, |s| s.finish(Outcome::Recovered));
                 }
@@ -269,9 +269,6 @@ async fn claim(
     }
 }
 
-/// The phase `--wait` runs in: a timeout then means "not recovered", not "the run hung".
-pub const WAITING: &str = "waiting";
-
 /// `--strategy resync`: wakes the degraded stores, then the stuck ExternalSecrets, waits for them,
 /// records the resync and writes one Event. `Err`: restart instead (the plan's `stuck` then holds
 /// the ExternalSecrets found behind the stores, for `--wait`).
@@ -286,7 +283,7 @@ async fn resync(
     deadline: Instant,
     report: &Report,
 ) -> Result<(), Fallback> {
-    update(report, |s| s.phase = "resyncing");
+    update(report, |s| s.phase = Phase::Resyncing);
     let now = Timestamp::now();
     let resync = Resync {
         client,
@@ -300,9 +297,7 @@ async fn resync(
         if !behind_stores {
             return Ok(known);
         }
-        update(report, |s| {
-            s.phase = "listing the ExternalSecrets behind the stores"
-        });
+        update(report, |s| s.phase = Phase::ListingBehindStores);
         let found = externalsecret::list(client, &config.externalsecret_namespaces)
             .await
             .map_err(|e| format!("{e:#}"))?;
@@ -333,7 +328,7 @@ async fn resync(
     update(report, |s| s.resync = Some(line(&done)));
     if !config.dry_run {
         memory.note_resync(leases, now, false).await;
-        update(report, |s| s.phase = "waiting for what was resynced");
+        update(report, |s| s.phase = Phase::AwaitingResynced);
         let back = resync
             .until_back(&mut done, || async {
                 externalsecret::list(client, &config.externalsecret_namespaces)
@@ -474,7 +469,7 @@ async fn restart(
     plan: &RestartPlan,
     report: &Report,
 ) -> bool {
-    update(report, |s| s.phase = "restarting the Deployments");
+    update(report, |s| s.phase = Phase::Restarting);
     let now = Timestamp::now();
     let at = format_restarted_at(now);
     let results = restarter::restart_all(api, &plan.targets, &at, config.dry_run).await;
