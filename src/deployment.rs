@@ -1,9 +1,13 @@
 //! ESO's Deployments as the decision sees them: paused or not, when last restarted, and whether a
-//! rollout is still going on (kubectl's own `rollout status` rule).
+//! rollout is still going on (kubectl's own `rollout status` rule); and their reads.
 
+use futures::future::join_all;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
 use serde::Serialize;
+
+use crate::errors::describe_api_error;
 
 /// The pod-template annotation `kubectl rollout restart` writes; its value is the restart time.
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
@@ -130,10 +134,36 @@ pub fn rollout(d: &Deployment) -> Rollout {
     Rollout::Complete
 }
 
+/// Reads one Deployment's state, or why it could not be read (naming it).
+pub async fn read(
+    api: &Api<Deployment>,
+    namespace: &str,
+    name: &str,
+) -> Result<DeploymentState, String> {
+    api.get(name)
+        .await
+        .map(|d| DeploymentState::from_deployment(&d))
+        .map_err(|e| {
+            describe_api_error(e, &format!("reading Deployment {namespace}/{name}")).to_string()
+        })
+}
+
+/// Reads every Deployment at once; a failed read is kept as that Deployment's error.
+pub async fn read_all(api: &Api<Deployment>, names: &[String]) -> Vec<DeploymentObservation> {
+    let namespace = api.namespace().unwrap_or_default();
+    join_all(names.iter().map(|name| async move {
+        DeploymentObservation {
+            name: name.clone(),
+            state: read(api, namespace, name).await,
+        }
+    }))
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::deployment;
+    use crate::fixtures::{deployment, mock_client, status_error};
 
     #[test]
     fn restarted_at_values() {
@@ -231,5 +261,41 @@ mod tests {
             ..Default::default()
         }]);
         assert!(matches!(rollout(&d), Rollout::InProgress(w) if w.contains("progress deadline")));
+    }
+
+    #[tokio::test]
+    async fn read_all_keeps_each_error_with_its_deployment() {
+        let (client, mut server) = mock_client();
+        let api: Api<Deployment> = Api::namespaced(client, "security");
+        let names = vec!["a".to_string(), "gone".to_string()];
+        let task = tokio::spawn(async move { read_all(&api, &names).await });
+        for _ in 0..2 {
+            let (request, send) = server.0.next_request().await.unwrap();
+            assert_eq!(request.method(), "GET");
+            let gone = request.uri().path().ends_with("/gone");
+            let (code, body) = if gone {
+                (
+                    404,
+                    status_error(404, "NotFound", "deployments.apps \"gone\" not found"),
+                )
+            } else {
+                (200, serde_json::to_value(deployment("a")).unwrap())
+            };
+            send.send_response(
+                http::Response::builder()
+                    .status(code)
+                    .body(kube::client::Body::from(serde_json::to_vec(&body).unwrap()))
+                    .unwrap(),
+            );
+        }
+        let got = task.await.unwrap();
+        assert_eq!(got[0].state.as_ref().unwrap().name, "a");
+        assert!(
+            got[1]
+                .state
+                .as_ref()
+                .unwrap_err()
+                .contains("reading Deployment security/gone: HTTP 404 NotFound")
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! The Deployments' I/O: reading their state and restarting them as `kubectl rollout restart` does.
+//! The restart: ESO's Deployments patched as `kubectl rollout restart` does. Their reads live in
+//! [`crate::deployment`].
 
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -6,7 +7,7 @@ use kube::{Api, api::Patch};
 use serde_json::{Value, json};
 
 use crate::{
-    deployment::{DeploymentObservation, DeploymentState, RESTARTED_AT},
+    deployment::{DeploymentState, RESTARTED_AT},
     errors::describe_api_error,
     kube_client::write_params,
 };
@@ -14,25 +15,6 @@ use crate::{
 /// The strategic merge patch `kubectl rollout restart` sends, byte for byte.
 pub fn restart_patch(restarted_at: &str) -> Value {
     json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: restarted_at}}}}})
-}
-
-/// Reads every Deployment at once; a failed read is kept as that Deployment's error.
-pub async fn read_all(api: &Api<Deployment>, names: &[String]) -> Vec<DeploymentObservation> {
-    let namespace = api.namespace().unwrap_or_default();
-    join_all(names.iter().map(|name| async move {
-        let state = api
-            .get(name)
-            .await
-            .map(|d| DeploymentState::from_deployment(&d))
-            .map_err(|e| {
-                describe_api_error(e, &format!("reading Deployment {namespace}/{name}")).to_string()
-            });
-        DeploymentObservation {
-            name: name.clone(),
-            state,
-        }
-    }))
-    .await
 }
 
 /// The result of one restart.
@@ -159,42 +141,6 @@ mod tests {
             "{err}"
         );
         assert!(results[2].outcome.is_ok());
-    }
-
-    #[tokio::test]
-    async fn read_all_keeps_each_error_with_its_deployment() {
-        let (client, mut server) = mock_client();
-        let api: Api<Deployment> = Api::namespaced(client, "security");
-        let names = vec!["a".to_string(), "gone".to_string()];
-        let task = tokio::spawn(async move { read_all(&api, &names).await });
-        for _ in 0..2 {
-            let (request, send) = server.0.next_request().await.unwrap();
-            assert_eq!(request.method(), "GET");
-            let gone = request.uri().path().ends_with("/gone");
-            let (code, body) = if gone {
-                (
-                    404,
-                    status_error(404, "NotFound", "deployments.apps \"gone\" not found"),
-                )
-            } else {
-                (200, serde_json::to_value(deployment("a")).unwrap())
-            };
-            send.send_response(
-                http::Response::builder()
-                    .status(code)
-                    .body(kube::client::Body::from(serde_json::to_vec(&body).unwrap()))
-                    .unwrap(),
-            );
-        }
-        let got = task.await.unwrap();
-        assert_eq!(got[0].state.as_ref().unwrap().name, "a");
-        assert!(
-            got[1]
-                .state
-                .as_ref()
-                .unwrap_err()
-                .contains("reading Deployment security/gone: HTTP 404 NotFound")
-        );
     }
 
     #[test]

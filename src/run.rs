@@ -17,7 +17,7 @@ use crate::{
     decision::{
         self, Action, Hold, Observation, RestartPlan, SHOWN, StoreObservation, decide, first_few,
     },
-    deployment::format_restarted_at,
+    deployment::{self, format_restarted_at},
     events::{self, Kind},
     externalsecret,
     record::{self, Claimed, Memory, Sighting},
@@ -135,7 +135,7 @@ pub async fn run(
             Action::ReadDeployments if observation.deployments.is_none() => {
                 update(report, |s| s.phase = Phase::ReadingDeployments);
                 observation.deployments =
-                    Some(restarter::read_all(&deployments, &config.deployments).await);
+                    Some(deployment::read_all(&deployments, &config.deployments).await);
             }
             Action::ReadExternalSecrets if observation.external_secrets.is_none() => {
                 update(report, |s| s.phase = Phase::ListingExternalSecrets);

@@ -10,8 +10,7 @@ use kube::{Api, Client};
 
 use crate::{
     config::Config,
-    deployment::{Rollout, rollout},
-    errors::describe_api_error,
+    deployment::{self, Rollout},
     externalsecret,
     report::{DeploymentLine, DeploymentResult, Report, StoreLine, StoreState, update},
     store,
@@ -79,18 +78,15 @@ async fn still_failing(client: &Client, config: &Config, stuck: &[String]) -> Ve
 }
 
 async fn deployment_line(api: &Api<Deployment>, namespace: &str, name: &str) -> DeploymentLine {
-    let result = match api.get(name).await {
-        Ok(d) => match rollout(&d) {
-            Rollout::Complete => DeploymentResult::RolledOut,
-            Rollout::InProgress(why) => DeploymentResult::Pending(why),
-        },
-        Err(e) => DeploymentResult::Pending(
-            describe_api_error(e, &format!("reading Deployment {namespace}/{name}")).to_string(),
-        ),
-    };
     DeploymentLine {
         name: name.to_string(),
-        result,
+        result: match deployment::read(api, namespace, name).await {
+            Ok(state) => match state.rollout {
+                Rollout::Complete => DeploymentResult::RolledOut,
+                Rollout::InProgress(why) => DeploymentResult::Pending(why),
+            },
+            Err(e) => DeploymentResult::Pending(e),
+        },
     }
 }
 
