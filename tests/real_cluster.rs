@@ -20,8 +20,9 @@ fn design_lock() -> std::sync::MutexGuard<'static, ()> {
     DESIGN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The design's objects and manifests/ on the shared control plane, never restarted yet and
-/// claimed by no run; the guard keeps other design tests out until it drops.
+/// The design's objects and manifests/ on the shared control plane, never restarted yet, with no
+/// Event of eso-recovery's and claimed by no run; the guard keeps other design tests out until it
+/// drops.
 fn design() -> (
     std::sync::MutexGuard<'static, ()>,
     &'static ControlPlane,
@@ -33,6 +34,14 @@ fn design() -> (
     seed.apply(cp);
     apply_manifests(cp);
     seed.set_restarted_at(cp, None);
+    // No Event left by an earlier test's restarts: a test asserts on the Events its runs write.
+    cp.kubectl(&[
+        "delete",
+        "events.v1.events.k8s.io",
+        "-n",
+        "security",
+        "--all",
+    ]);
     // No claim left by an earlier test: it could hold off this one's runs for its bound.
     forget(
         cp,
