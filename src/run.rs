@@ -312,11 +312,7 @@ async fn resync(
         });
         Ok(stuck)
     };
-    let outcome = resync.run(&plan.degraded_stores, stuck).await;
-    let mut done = match outcome {
-        Ok(done) => done,
-        Err(fallback) => return Err(fallback),
-    };
+    let mut done = resync.run(&plan.degraded_stores, stuck).await?;
     plan.stuck.clone_from(&done.external_secrets);
     let line = |done: &Resynced| ResyncLine {
         stores: done.stores.clone(),
