@@ -23,35 +23,49 @@ BAO_BIN=$(scripts/install-openbao.sh)
 export BAO_BIN
 "$BAO_BIN" version
 
-step "control plane and node (etcd, kube-apiserver, kube-controller-manager, kubectl, kubelet, kube-scheduler, kube-proxy, pause from Go modules)"
-start=$(date +%s)
-bins=$(tests/controlplane/build.sh)
-echo "in $bins ($(( $(date +%s) - start ))s)"
+# lanes NAME...: runs the functions NAME... at once, each line of their output led by its name,
+# and fails after all have ended if any failed. On two cores this overlaps one part's downloads,
+# links and waits with another's compiling; the PIDs are this script's own children.
+lanes() {
+  local pids=() failed=() i
+  for lane in "$@"; do
+    ( set -o pipefail; "$lane" 2>&1 | sed -u "s/^/[$lane] /" ) &
+    pids+=("$!")
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || failed+=("${*:$((i + 1)):1}")
+  done
+  [ ${#failed[@]} -eq 0 ] || { echo "test.sh: failed: ${failed[*]}" >&2; exit 1; }
+}
 
-step "ESO's controller, CRDs and chart: 2.9.0 from its source in ../shared/eso/ (what users run), 0.16.2 from the Go module proxy (the oldest supported)"
-for version in 2.9.0 0.16.2; do
+# timed WHAT COMMAND...: runs COMMAND and says how long WHAT took.
+timed() {
+  local what=$1 start
+  shift
   start=$(date +%s)
-  eso_dir=$(tests/eso/build.sh "$version")
-  echo "ESO $version in $eso_dir ($(( $(date +%s) - start ))s)"
-done
+  "$@"
+  echo "$what: $(( $(date +%s) - start ))s (done at $(date +%T))"
+}
 
-step "CoreDNS (github.com/coredns/coredns from the Go module proxy), the node's cluster DNS"
-start=$(date +%s)
-coredns_bin=$(tests/coredns/build.sh)
-echo "$coredns_bin ($(( $(date +%s) - start ))s)"
+kube_parts() {
+  timed "control plane and node binaries" tests/controlplane/build.sh
+  timed "CoreDNS" tests/coredns/build.sh
+  timed "Helm" tests/helm/build.sh
+}
 
-step "Helm (helm.sh/helm/v3 v3.22.0 from the Go module proxy)"
-start=$(date +%s)
+eso_parts() {
+  for version in 2.9.0 0.16.2; do
+    timed "ESO $version" tests/eso/build.sh "$version"
+  done
+  timed "the release's registry" tests/release/build.sh registry
+  timed "cosign" tests/release/build.sh cosign
+  timed "krew" tests/krew/build.sh
+}
+
+step "from the Go module proxy, in two lanes: [kube_parts] the control plane and node (etcd, kube-apiserver, kube-controller-manager, kubectl, kubelet, kube-scheduler, kube-proxy, pause), CoreDNS (the node's cluster DNS) and Helm v3.22.0; [eso_parts] ESO's controller, CRDs and chart, 2.9.0 from its source in ../shared/eso/ (what users run) and 0.16.2 (the oldest supported), then the release's tools (distribution registry, cosign, krew)"
+lanes kube_parts eso_parts
 helm_bin=$(tests/helm/build.sh)
-echo "$helm_bin ($(( $(date +%s) - start ))s)"
 "$helm_bin" version --short
-
-step "the release's tools (distribution registry, cosign, krew from the Go module proxy)"
-start=$(date +%s)
-tests/release/build.sh registry
-tests/release/build.sh cosign
-tests/krew/build.sh
-echo "($(( $(date +%s) - start ))s)"
 
 step "the node's packages (containerd, runc, CNI plugins, iptables, conntrack, skopeo), buildah and qemu-user-static, from Debian"
 tests/node/packages.sh
@@ -71,5 +85,17 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 
-step "tests"
-cargo test --locked --all-targets
+step "tests: the build, then two lanes: [node_lane] the node tests and the release's, [other_lane] every other target"
+cargo test --locked --all-targets --no-run
+node_lane() {
+  cargo test --locked --test node --test release
+}
+other_lane() {
+  local targets=(--lib --bins) t
+  for t in tests/*.rs; do
+    t=$(basename "$t" .rs)
+    case $t in node | release) ;; *) targets+=(--test "$t") ;; esac
+  done
+  cargo test --locked "${targets[@]}"
+}
+lanes node_lane other_lane
