@@ -10,7 +10,7 @@ demo:            ## the incident, played on a one-node cluster: OpenBao, ESO and
 bench:           ## eso-recovery against the shell CronJob people write instead
 	bench/run.sh
 
-bench-recovery:  ## seconds from Vault back to the Secret synced, on the node: ESO alone, eso-recovery, ESO in HA
+bench-recovery:  ## seconds from Vault back to the Secret synced, on the node: ESO alone, restart and resync, ESO single and in HA
 	bench/recovery.sh
 
 controlplane:    ## build etcd, kube-apiserver, kube-controller-manager, kubectl once

@@ -4,16 +4,21 @@
 //! clock does not move).
 //!
 //! On the node (the default): real nodes as a cluster runs them ([`NodeStack`]): OpenBao's pod,
-//! ESO's pods from its chart, eso-recovery's chart with its CronJob ticking by itself. Three
-//! nodes at once, each playing its cells one after another: ESO alone; eso-recovery; and
-//! eso-recovery with ESO's controller in HA (2 replicas, leader election), with the default 15 s
-//! lease and, on its own node, the 5 s lease ESO 2.8+ lets a user set. Vault comes back 10
+//! ESO's pods from its chart, eso-recovery's chart with its CronJob ticking by itself. One node
+//! per group, all at once, each playing its cells one after another: ESO alone; eso-recovery;
+//! and eso-recovery with ESO's controller in HA (2 replicas, leader election), with the default
+//! 15 s lease and, on its own node, the 5 s lease ESO 2.8+ lets a user set. Vault comes back 10
 //! and 50 s after a tick (inside the 45 s a run awaits it, and just after). The outage is Vault's
 //! container killed (the kubelet starts it again, sealed), a seal, or the node's packet filter
 //! dropping what pods send to Vault's pod. The new password is written right after one of the
 //! ExternalSecret's refreshes, just before the outage, so "synced" means ESO read Vault after it.
 //! The figure includes all a cluster adds: the tick, the Job's pod start, the rollout's pod
-//! replacement and, in HA, the new leader's wait for the old lease.
+//! replacement and, in HA, the new leader's wait for the old lease. Restart and resync side by
+//! side (`--strategy`, the chart's `config.strategy`), ESO single and in HA, each on its own
+//! node; for each cell also what the recovery cost: ESO's pods replaced, its leader's changes
+//! and the writes its webhook refused to a client applying an ExternalSecret every 100 ms
+//! (server-side dry runs: admitted in full, never stored), counted from the outage's start until
+//! any rollout is complete.
 //!
 //! On process stacks (`ESO_BENCH_ONLY=processes`): each cell its own stack (control plane,
 //! OpenBao on raft, ESO's real controller with the kubelet stand-in), up to
@@ -35,9 +40,12 @@ mod support;
 
 use std::{
     fmt::Write as _,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     thread::JoinHandle,
     time::{Duration, Instant},
 };
@@ -45,6 +53,7 @@ use std::{
 use futures::{StreamExt, stream};
 use k8s_openapi::api::{
     apps::v1::Deployment,
+    coordination::v1::Lease,
     core::v1::{Pod, Secret},
 };
 use kube::{
@@ -64,7 +73,7 @@ use support::{
     node_stack::NodeStack,
     openbao::OpenBao,
     outage::Outage,
-    recovery_pods,
+    recovery_pods::{self, Strategy},
     seed::Seed,
     stack::{Parts, Stack, ready_condition},
 };
@@ -136,6 +145,8 @@ struct Spec {
     extra: usize,
     /// ESO's Vault token cache on (the scale row on ESO 2.9).
     token_cache: bool,
+    /// How eso-recovery wakes ESO (process stacks: restart).
+    strategy: Strategy,
 }
 
 /// One observation of the stack, in seconds from the outage's start.
@@ -156,7 +167,10 @@ impl Spec {
         let arm = match self.arm {
             Arm::EsoAlone => "ESO alone",
             Arm::Peer => "shell peer (bench/peer.sh)",
-            Arm::EsoRecovery => "eso-recovery",
+            Arm::EsoRecovery => match self.strategy {
+                Strategy::Restart => "eso-recovery, restart",
+                Strategy::Resync => "eso-recovery, resync",
+            },
         };
         match self.place {
             Place::Node => format!("{arm}, node"),
@@ -181,6 +195,87 @@ struct Cell {
     eso_restarted: Option<f64>,
     /// The scale row: logins in the first 5 minutes after Vault was ready, and in all.
     logins: Option<(usize, usize)>,
+    /// On the node, from the outage's start until ESO's rollouts (if any) were complete: what
+    /// the recovery cost besides its time.
+    cost: Option<Cost>,
+}
+
+/// What a recovery on the node cost besides its time.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cost {
+    /// ESO's pods made anew (a rollout replaces each).
+    replaced: usize,
+    /// Changes of ESO's controller's leader (`None` with one replica: it elects none).
+    leader_changes: Option<i64>,
+    /// The writer's ExternalSecret applies, and how many of them failed.
+    writes: usize,
+    refused: usize,
+}
+
+/// A client applying an ExternalSecret every 100 ms, as a deploy pipeline does, through ESO's
+/// validating webhook (`failurePolicy: Fail`). Server-side dry runs: admission runs in full,
+/// nothing is stored, so ESO gets no extra reconcile (each would count against its 10/s queue).
+struct Writer {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<(usize, usize)>,
+}
+
+impl Writer {
+    fn start(kubeconfig: &Path) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let api = KubeApi::new(kubeconfig);
+        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "external-secrets.io",
+            "v1",
+            "ExternalSecret",
+        ));
+        let es: Api<DynamicObject> = Api::namespaced_with(api.client.clone(), "db", &resource);
+        let object = json!({
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "ExternalSecret",
+            "metadata": {"name": "a-deploy-pipelines-write", "namespace": "db"},
+            "spec": {
+                "refreshInterval": "1h",
+                "secretStoreRef": {"kind": "ClusterSecretStore", "name": "k8s-secrets"},
+                "target": {"name": "a-deploy-pipelines-write"},
+                "data": [{"secretKey": "user",
+                          "remoteRef": {"key": "postgres-secret", "property": "POSTGRES_USER"}}],
+            },
+        });
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::spawn(move || {
+            let params = PatchParams::apply("a-deploy-pipeline").dry_run();
+            let (mut writes, mut refused) = (0, 0);
+            while !flag.load(Ordering::Relaxed) {
+                let next = Instant::now() + Duration::from_millis(100);
+                writes += 1;
+                let sent = api.block_on(tokio::time::timeout(
+                    Duration::from_secs(10),
+                    es.patch("a-deploy-pipelines-write", &params, &Patch::Apply(&object)),
+                ));
+                let failed = match sent {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some("no answer within 10 s".to_string()),
+                };
+                if let Some(e) = failed {
+                    refused += 1;
+                    if refused <= 3 {
+                        eprintln!("the writer's apply failed: {e}");
+                    }
+                }
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            }
+            (writes, refused)
+        });
+        Writer { stop, handle }
+    }
+
+    /// Stops it; its applies and how many failed.
+    fn stop(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or_default()
+    }
 }
 
 impl Cell {
@@ -216,6 +311,8 @@ struct Observer {
     /// ESO's controller Deployment and eso-recovery's pods, in `security`.
     deployments: Api<Deployment>,
     pods: Api<Pod>,
+    /// eso-recovery's record.
+    leases: Api<Lease>,
 }
 
 impl Observer {
@@ -234,6 +331,7 @@ impl Observer {
             extra_secrets: Api::namespaced(api.client.clone(), "apps"),
             deployments: Api::namespaced(api.client.clone(), "security"),
             pods: Api::namespaced(api.client.clone(), "security"),
+            leases: Api::namespaced(api.client.clone(), "security"),
             api,
         }
     }
@@ -250,6 +348,22 @@ impl Observer {
             .metadata?
             .annotations?
             .remove("kubectl.kubernetes.io/restartedAt")
+    }
+
+    /// eso-recovery's last restart or resync, whichever is newer: what its cooldown counts from.
+    fn last_action(&self) -> Option<jiff::Timestamp> {
+        let resynced = self
+            .api
+            .block_on(self.leases.get_opt("eso-recovery"))
+            .ok()
+            .flatten()
+            .and_then(|l| l.metadata.annotations)
+            .and_then(|mut a| a.remove("eso-recovery/resynced-at"));
+        [self.restarted_at(), resynced]
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.parse::<jiff::Timestamp>().ok())
+            .max()
     }
 
     /// eso-recovery's CronJob's pods, as JSON.
@@ -404,6 +518,11 @@ fn run_cell(spec: Spec) -> Cell {
         resync: false,
         audit: false,
     };
+    assert_eq!(
+        spec.strategy,
+        Strategy::Restart,
+        "process stacks play the restart"
+    );
     let mut stack = Stack::start_with(bench_eso(), Seed::with_real_eso(None, ES_REFRESH), parts);
     if spec.extra > 0 {
         create_external_secrets(&stack.cp, &Many::like_the_design(), spec.extra);
@@ -451,6 +570,7 @@ fn run_cell(spec: Spec) -> Cell {
         ticks: Vec::new(),
         eso_restarted: None,
         logins: None,
+        cost: None,
     };
     // The tick whose run is still going on, as the CronJob's one active Job.
     let mut running: Option<(f64, JoinHandle<String>)> = None;
@@ -544,7 +664,7 @@ const COOLDOWN: Duration = Duration::from_secs(300);
 /// One node for `group` (ESO installed for its place; eso-recovery's chart unless it is ESO
 /// alone), its cells played one after another.
 fn run_node_group(group: Vec<Spec>) -> Vec<Cell> {
-    let place = group[0].place;
+    let (place, strategy) = (group[0].place, group[0].strategy);
     let with_recovery = group.iter().any(|s| s.arm == Arm::EsoRecovery);
     let seed = Seed {
         es_refresh: ES_REFRESH.into(),
@@ -554,8 +674,11 @@ fn run_node_group(group: Vec<Spec>) -> Vec<Cell> {
         Node::start_beside_others(bench_eso()),
         seed,
         place.eso_values(),
-        with_recovery.then_some(&[][..]),
+        with_recovery.then_some(strategy.values()),
     );
+    if with_recovery && strategy == Strategy::Resync {
+        stack.wait_for_resync_guard();
+    }
     let observer = Observer::new(&stack.node.cp.admin_kubeconfig);
     group
         .into_iter()
@@ -580,9 +703,7 @@ fn run_node_cell(stack: &NodeStack, observer: &Observer, spec: Spec, password: &
     let node = &stack.node;
     let length = spec.outage.length();
     if spec.arm == Arm::EsoRecovery
-        && let Some(last) = observer
-            .restarted_at()
-            .and_then(|a| a.parse::<jiff::Timestamp>().ok())
+        && let Some(last) = observer.last_action()
     {
         let earliest = last
             + jiff::SignedDuration::try_from(COOLDOWN + Duration::from_secs(15))
@@ -593,7 +714,9 @@ fn run_node_cell(stack: &NodeStack, observer: &Observer, spec: Spec, password: &
             std::thread::sleep(wait);
         }
     }
+    let before = eso_pods::Seen::now(node, &stack.seed.namespace);
     stack.rotate_then_begin(password, spec.outage);
+    let writer = Writer::start(&node.cp.admin_kubeconfig);
     let start = Instant::now();
     let start_wall = jiff::Timestamp::now();
     let secs = |i: Instant| i.duration_since(start).as_secs_f64();
@@ -616,6 +739,7 @@ fn run_node_cell(stack: &NodeStack, observer: &Observer, spec: Spec, password: &
         ticks: Vec::new(),
         eso_restarted: None,
         logins: None,
+        cost: None,
     };
     // The CronJob's pods seen so far: when each was made, and its outcome once it ended.
     let mut runs: Vec<(String, f64, Option<String>)> = Vec::new();
@@ -672,6 +796,17 @@ fn run_node_cell(stack: &NodeStack, observer: &Observer, spec: Spec, password: &
             poll(&mut cell);
             cell.samples
                 .push(observer.sample(secs(Instant::now()), &stack.bao, password, 0));
+            // The rest of any rollout (the webhook's and the cert controller's pods may be
+            // replaced after the Secret synced), with the writer still writing.
+            eso_pods::rolled_out(node, &stack.seed.namespace);
+            let (writes, refused) = writer.stop();
+            let after = eso_pods::Seen::now(node, &stack.seed.namespace);
+            cell.cost = Some(Cost {
+                replaced: after.new_since(&before),
+                leader_changes: after.leader_changes_since(&before),
+                writes,
+                refused,
+            });
             cell.ticks = runs
                 .iter()
                 .filter(|(_, t, _)| *t >= 0.0)
@@ -720,7 +855,7 @@ fn median_and_worst(cells: &[&Cell]) -> (Option<f64>, Option<f64>) {
 
 fn table(cells: &[Cell]) -> String {
     let mut out = String::from(
-        "| outage | tool | Secret synced, s after Vault ready: median | worst | by phase (Vault back so many s after a tick) |\n|---|---|---|---|---|\n",
+        "| outage | tool | Secret synced, s after Vault ready: median | worst | by phase (Vault back so many s after a tick) | ESO pods replaced | leader changes | writes refused by ESO's webhook |\n|---|---|---|---|---|---|---|---|\n",
     );
     let mut tools: Vec<(Place, u8, String)> = cells
         .iter()
@@ -749,15 +884,35 @@ fn table(cells: &[Cell]) -> String {
                 .collect();
             let _ = writeln!(
                 out,
-                "| {} | {tool} | **{}** | **{}** | {} |",
+                "| {} | {tool} | **{}** | **{}** | {} | {} |",
                 outage.title(),
                 fmt_secs(median),
                 fmt_secs(worst),
-                phases.join(", ")
+                phases.join(", "),
+                costs(&these)
             );
         }
     }
     out
+}
+
+/// The cells' costs summed, as the table's last three columns (`–` where not measured).
+fn costs(cells: &[&Cell]) -> String {
+    let measured: Vec<Cost> = cells.iter().filter_map(|c| c.cost).collect();
+    if measured.len() < cells.len() {
+        return "– | – | –".into();
+    }
+    let leader = measured
+        .iter()
+        .map(|c| c.leader_changes)
+        .sum::<Option<i64>>()
+        .map_or("– (one replica)".into(), |n| n.to_string());
+    format!(
+        "{} | {leader} | {} of {}",
+        measured.iter().map(|c| c.replaced).sum::<usize>(),
+        measured.iter().map(|c| c.refused).sum::<usize>(),
+        measured.iter().map(|c| c.writes).sum::<usize>()
+    )
 }
 
 fn scale_table(cells: &[Cell]) -> String {
@@ -896,8 +1051,10 @@ fn bench_eso() -> EsoVersion {
     }
 }
 
-/// Every cell of `ESO_BENCH_ONLY`'s part: `node` (the default: the node's, in three groups of
-/// one node each: ESO alone, eso-recovery, eso-recovery with ESO in HA), `processes` (the
+/// Every cell of `ESO_BENCH_ONLY`'s part: `node` (the default: the node's, one node for each
+/// group: ESO alone; eso-recovery restarting ESO single, in HA and in HA with the short lease;
+/// eso-recovery resyncing ESO single and in HA), `strategies` (of those, restart and resync side
+/// by side: ESO single and in HA with the default lease), `processes` (the
 /// process stacks': the peer beside ESO alone and eso-recovery, and the scale row), `outages`
 /// or `scale` (a part of those), or `all`. The longest first (the scale row, then the long
 /// outage), so the pool ends together.
@@ -917,6 +1074,7 @@ fn specs() -> Vec<Spec> {
                 phase: (arm == Arm::EsoRecovery).then_some(30),
                 extra: SCALE,
                 token_cache,
+                strategy: Strategy::Restart,
             });
         }
     }
@@ -929,6 +1087,7 @@ fn specs() -> Vec<Spec> {
                 phase: None,
                 extra: 0,
                 token_cache: false,
+                strategy: Strategy::Restart,
             });
         }
         for arm in [Arm::Peer, Arm::EsoRecovery] {
@@ -940,10 +1099,17 @@ fn specs() -> Vec<Spec> {
                     phase: Some(phase),
                     extra: 0,
                     token_cache: false,
+                    strategy: Strategy::Restart,
                 });
             }
         }
-        for place in [Place::Node, Place::NodeHa, Place::NodeHaShortLease] {
+        for (place, strategy) in [
+            (Place::Node, Strategy::Restart),
+            (Place::NodeHa, Strategy::Restart),
+            (Place::NodeHaShortLease, Strategy::Restart),
+            (Place::Node, Strategy::Resync),
+            (Place::NodeHa, Strategy::Resync),
+        ] {
             for phase in NODE_PHASES {
                 specs.push(Spec {
                     outage,
@@ -952,6 +1118,7 @@ fn specs() -> Vec<Spec> {
                     phase: Some(phase),
                     extra: 0,
                     token_cache: false,
+                    strategy,
                 });
             }
         }
@@ -962,7 +1129,10 @@ fn specs() -> Vec<Spec> {
         "processes" => s.place == Place::Processes,
         "scale" => s.extra > 0,
         "outages" => s.place == Place::Processes && s.extra == 0,
-        other => panic!("ESO_BENCH_ONLY={other}: use node, processes, outages, scale or all"),
+        "strategies" => s.arm == Arm::EsoRecovery && matches!(s.place, Place::Node | Place::NodeHa),
+        other => {
+            panic!("ESO_BENCH_ONLY={other}: use node, strategies, processes, outages, scale or all")
+        }
     });
     specs
 }
@@ -971,7 +1141,7 @@ fn specs() -> Vec<Spec> {
 fn node_groups(specs: &[Spec]) -> Vec<Vec<Spec>> {
     let mut groups: Vec<Vec<Spec>> = Vec::new();
     for spec in specs.iter().filter(|s| s.place != Place::Processes) {
-        let key = |s: &Spec| (s.place, s.arm);
+        let key = |s: &Spec| (s.place, s.arm, s.strategy);
         match groups.iter_mut().find(|g| key(&g[0]) == key(spec)) {
             Some(g) => g.push(*spec),
             None => groups.push(vec![*spec]),
@@ -1040,7 +1210,7 @@ fn time_from_vault_ready_to_the_secret_synced() {
     }
     for c in &cells {
         println!(
-            "{} / {:?} / phase {:?}: ticks {:?}; ESO restarted {}",
+            "{} / {:?} / phase {:?}: ticks {:?}; ESO restarted {}; {:?}",
             c.spec.tool(),
             c.spec.outage,
             c.spec.phase,
@@ -1049,7 +1219,8 @@ fn time_from_vault_ready_to_the_secret_synced() {
                 .map(|(t, o)| format!("{:+.0}s {o}", t - c.ready))
                 .collect::<Vec<_>>(),
             c.eso_restarted
-                .map_or("never".into(), |t| format!("{:+.1}s", t - c.ready))
+                .map_or("never".into(), |t| format!("{:+.1}s", t - c.ready)),
+            c.cost
         );
     }
     // The picture: one lane set per tool and outage, from the node when it ran (Vault back

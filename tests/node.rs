@@ -13,6 +13,7 @@ use std::{
 
 use serde_json::Value;
 use support::{
+    eso_pods,
     eso_version::EsoVersion,
     image::built,
     node::Node,
@@ -20,7 +21,7 @@ use support::{
     openbao::OpenBao,
     outage::Outage,
     procs::wait_until,
-    recovery_pods::{self, finished, name, next_run, runs, summary},
+    recovery_pods::{self, Strategy, finished, name, next_run, runs, summary},
     seed::Seed,
 };
 
@@ -64,52 +65,6 @@ fn run_awaiting_in_quiet_stretch(node: &Node, seen: &[String], failed: Instant) 
     }
 }
 
-/// How the CronJob's run wakes ESO (the chart's `config.strategy`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Strategy {
-    Restart,
-    Resync,
-}
-
-/// ESO's controller pods (their uids) and the leader its Lease names.
-fn eso_controller(node: &Node) -> (Vec<String>, Value) {
-    let pods = node.cp.get_json(&[
-        "pods",
-        "-n",
-        "security",
-        "-l",
-        "app.kubernetes.io/name=external-secrets",
-    ]);
-    let mut uids: Vec<String> = pods["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            p["metadata"]["uid"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
-    uids.sort();
-    let leader = node
-        .cp
-        .kubectl_output(&[
-            "get",
-            "lease",
-            "external-secrets-controller",
-            "-n",
-            "security",
-            "-o",
-            "jsonpath={.spec.holderIdentity}",
-        ])
-        .stdout;
-    (
-        uids,
-        Value::from(String::from_utf8_lossy(&leader).to_string()),
-    )
-}
-
 /// `outage` on the node, with `eso` installed with `eso_values` and the design's objects but for
 /// the ExternalSecret's 15 s refresh (and `store_refresh`): ESO's pods synced the Secret; the
 /// new value is written to Vault right after one of its refreshes, and the outage begins at
@@ -129,17 +84,12 @@ fn outage_on_node(
         store_refresh,
         ..Seed::design()
     };
-    let recovery_values: &[&str] = match strategy {
-        Strategy::Restart => &[],
-        Strategy::Resync => &["config.strategy=resync"],
-    };
-    let stack = NodeStack::start(Node::start(eso), seed, eso_values, Some(recovery_values));
+    let stack = NodeStack::start(Node::start(eso), seed, eso_values, Some(strategy.values()));
     let node = &stack.node;
     if strategy == Strategy::Resync {
-        let sa = node.cp.kubeconfig_for("security", "eso-recovery");
-        node.cp.wait_for_resync_guard(&sa, &stack.seed.store, true);
+        stack.wait_for_resync_guard();
     }
-    let before = eso_controller(node);
+    let before = eso_pods::Seen::now(node, &stack.seed.namespace);
     stack.rotate_then_begin("after", outage);
     node.wait_until(
         "the ExternalSecret failing",
@@ -194,9 +144,9 @@ fn outage_on_node(
                 "{restarted:?}: {logs}"
             );
             assert_eq!(
-                eso_controller(node),
+                eso_pods::Seen::now(node, &stack.seed.namespace),
                 before,
-                "ESO's controller pods or its leader changed"
+                "ESO's pods or its leader changed"
             );
         }
     }

@@ -16,8 +16,72 @@ pub const DEPLOYMENTS: [&str; 3] = [
     "external-secrets-cert-controller",
 ];
 
+/// ESO's pods and its controller's leader, as a rollout or a resync leaves them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// The uids of every pod of the three Deployments, sorted.
+    pub pods: Vec<String>,
+    /// The controller's leader Lease (`external-secrets-controller`), when it elects one: its
+    /// holder and its `leaseTransitions`.
+    pub leader: Option<(String, i64)>,
+}
+
+impl Seen {
+    /// ESO's pods and leader in `namespace` now.
+    pub fn now(node: &Node, namespace: &str) -> Seen {
+        let pods = node.cp.get_json(&[
+            "pods",
+            "-n",
+            namespace,
+            "-l",
+            "app.kubernetes.io/instance=external-secrets",
+        ]);
+        let mut uids: Vec<String> = pods["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["metadata"]["uid"].as_str().map(str::to_string))
+            .collect();
+        uids.sort();
+        let lease = node.cp.kubectl_output(&[
+            "get",
+            "lease",
+            "external-secrets-controller",
+            "-n",
+            namespace,
+            "-o",
+            "json",
+        ]);
+        let leader = serde_json::from_slice::<serde_json::Value>(&lease.stdout)
+            .ok()
+            .map(|l| {
+                (
+                    l["spec"]["holderIdentity"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    l["spec"]["leaseTransitions"].as_i64().unwrap_or(0),
+                )
+            });
+        Seen { pods: uids, leader }
+    }
+
+    /// The pods here that were not there `before`: what a rollout made.
+    pub fn new_since(&self, before: &Seen) -> usize {
+        self.pods
+            .iter()
+            .filter(|p| !before.pods.contains(p))
+            .count()
+    }
+
+    /// The leader's changes since `before`, when it elects one.
+    pub fn leader_changes_since(&self, before: &Seen) -> Option<i64> {
+        Some(self.leader.as_ref()?.1 - before.leader.as_ref()?.1)
+    }
+}
+
 /// Installs ESO into `namespace` with `values` (`key=value`, as `--set` takes them) and waits
-/// until its three Deployments are available and its webhook answers.
+/// until its three Deployments are rolled out.
 pub fn install(node: &Node, namespace: &str, values: &[&str]) {
     let eso = node.cp.eso;
     eprintln!("{eso}: installing its chart on the node with {values:?}");
@@ -56,9 +120,14 @@ pub fn install(node: &Node, namespace: &str, values: &[&str]) {
         "helm install ESO: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    rolled_out(node, namespace);
+}
+
+/// Waits until ESO's three Deployments are available with no rollout in progress.
+pub fn rolled_out(node: &Node, namespace: &str) {
     for d in DEPLOYMENTS {
         node.wait_until(
-            &format!("ESO's {d} available"),
+            &format!("ESO's {d} rolled out"),
             Duration::from_secs(180),
             || {
                 node.cp

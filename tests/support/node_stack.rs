@@ -64,6 +64,18 @@ impl NodeStack {
         stack
     }
 
+    /// Waits until the chart's admission policy refuses the CronJob's identity everything but
+    /// the resync annotation (policies take a moment to reach admission), as a resync needs.
+    pub fn wait_for_resync_guard(&self) {
+        let sa = self
+            .node
+            .cp
+            .kubeconfig_for(&self.seed.namespace, "eso-recovery");
+        self.node
+            .cp
+            .wait_for_resync_guard(&sa, &self.seed.store, true);
+    }
+
     /// The Secret's password now.
     pub fn password(&self) -> Option<String> {
         secret_data(&self.node.cp).get("POSTGRES_PASSWORD").cloned()

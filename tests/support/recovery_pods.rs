@@ -44,6 +44,25 @@ pub fn install(node: &Node, sets: &[&str]) -> String {
     pulled_from.to_string()
 }
 
+/// How the CronJob's run wakes ESO: the chart's `config.strategy`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
+pub enum Strategy {
+    /// ESO's Deployments restarted (the chart's default).
+    Restart,
+    /// The stuck objects annotated; the chart adds the admission policy that guards it.
+    Resync,
+}
+
+impl Strategy {
+    /// The chart's values (as `--set` takes them) that pick it.
+    pub fn values(self) -> &'static [&'static str] {
+        match self {
+            Strategy::Restart => &[],
+            Strategy::Resync => &["config.strategy=resync"],
+        }
+    }
+}
+
 /// The CronJob's pods, oldest first.
 pub fn runs(node: &Node) -> Vec<Value> {
     let pods = node.cp.get_json(&[
