@@ -182,7 +182,7 @@ fn each_value_changes_exactly_what_it_should() {
             ],
         ),
         (
-            vec!["--set=config.awaitVault=0s".into()],
+            vec!["--set=config.awaitVault=80s".into()],
             vec![format!("{env}/ESO_RECOVERY_AWAIT_VAULT")],
         ),
         (
@@ -230,14 +230,20 @@ fn each_value_changes_exactly_what_it_should() {
         ),
         (
             vec![
+                // Every 5 minutes: a run awaits Vault for 5 min 10 s, the period and the next
+                // run's start.
                 "--set=schedule=*/5 * * * *".into(),
+                "--set=config.awaitVault=5m10s".into(),
+                "--set=activeDeadlineSeconds=330".into(),
                 "--set=suspend=true".into(),
                 "--set=timeZone=Europe/Berlin".into(),
             ],
             vec![
+                format!("{cron}/spec/jobTemplate/spec/activeDeadlineSeconds"),
                 format!("{cron}/spec/schedule"),
                 format!("{cron}/spec/suspend"),
                 format!("{cron}/spec/timeZone"),
+                format!("{env}/ESO_RECOVERY_AWAIT_VAULT"),
             ],
         ),
         (
@@ -281,7 +287,7 @@ fn each_value_changes_exactly_what_it_should() {
                 "--set=nodeSelector.pool=system".into(),
                 "--set=priorityClassName=system-cluster-critical".into(),
                 "--set=podAnnotations.team=platform".into(),
-                "--set=activeDeadlineSeconds=40".into(),
+                "--set=activeDeadlineSeconds=98".into(),
             ],
             vec![
                 format!("{cron}/spec/jobTemplate/spec/activeDeadlineSeconds"),
@@ -353,6 +359,51 @@ fn bad_values_are_refused_naming_the_key() {
                 && stderr.contains(key),
             "{values:?}: {stderr}"
         );
+    }
+}
+
+#[test]
+fn values_that_would_leave_vault_unwatched_or_pile_up_runs_are_refused_saying_what_to_set() {
+    let cases: [(&[&str], &str); 7] = [
+        // The next run starts after this one stopped awaiting: a blind stretch each minute.
+        (
+            &["--set=config.awaitVault=60s"],
+            "config.awaitVault 60s leaves Vault unwatched near the end of each period: a run must await at least the schedule's period (60s) plus 10s for the next run's pod to start; set it to 70s or more",
+        ),
+        (
+            &["--set=config.awaitVault=null"],
+            "config.awaitVault, activeDeadlineSeconds and startingDeadlineSeconds must all be set",
+        ),
+        (
+            &["--set=schedule=*/2 * * * *"],
+            "a run must await at least the schedule's period (120s) plus 10s for the next run's pod to start; set it to 130s or more",
+        ),
+        // The deadline would cut the await short.
+        (
+            &["--set=config.awaitVault=1m25s"],
+            "activeDeadlineSeconds 100 would stop a run before its await (config.awaitVault 1m25s) and the rest of it (config.timeout 10s) are over, with 10s for its start; set it to 105 or more",
+        ),
+        // A third run could start while two still run.
+        (
+            &["--set=startingDeadlineSeconds=30"],
+            "startingDeadlineSeconds 30 + activeDeadlineSeconds 100 must stay within two periods of the schedule (120s) less 5s, so a run has always ended before the one two ticks later starts (never three at once); set startingDeadlineSeconds to 15 or less",
+        ),
+        (&["--set=activeDeadlineSeconds=null"], "must all be set"),
+        // A schedule whose period the chart cannot derive.
+        (
+            &["--set=schedule=0 * * * *"],
+            "schedule \"0 * * * *\": use \"* * * * *\" (the default) or \"*/N * * * *\"",
+        ),
+    ];
+    for (args, message) in cases {
+        let mut all = vec!["template", "eso-recovery"];
+        let chart = chart();
+        all.push(&chart);
+        all.extend_from_slice(args);
+        let out = helm(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
 }
 

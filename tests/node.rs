@@ -21,7 +21,7 @@ use support::{
     openbao::OpenBao,
     outage::Outage,
     procs::wait_until,
-    recovery_pods::{self, Strategy, finished, name, next_run, runs, summary},
+    recovery_pods::{self, Strategy, name, next_run, runs, summary, the_one_that_acted},
     seed::Seed,
 };
 
@@ -32,9 +32,9 @@ use support::{
 const QUIET_AFTER_FIRST_FAILURE: Range<Duration> =
     Duration::from_secs(70)..Duration::from_secs(120);
 
-/// A run awaits Vault for the chart's 45 s; Vault returns at least 3 s into that and 10 s before
+/// A run awaits Vault for the chart's 75 s; Vault returns at least 3 s into that and 10 s before
 /// its end.
-const AWAITING: Range<Duration> = Duration::from_secs(3)..Duration::from_secs(35);
+const AWAITING: Range<Duration> = Duration::from_secs(3)..Duration::from_secs(65);
 
 /// Waits for [`QUIET_AFTER_FIRST_FAILURE`] after `failed` and a run of the CronJob (not in
 /// `seen`) inside [`AWAITING`] in it, and returns that run.
@@ -119,25 +119,36 @@ fn outage_on_node(
         Some("after"),
         "synced before Vault was back"
     );
+    // The runs watching: the one found awaiting, and the next if it started already.
+    let watching: Vec<Value> = runs(node)
+        .into_iter()
+        .filter(|p| p["status"]["phase"] == "Running")
+        .collect();
+    assert!(
+        watching.iter().any(|p| name(p) == name(&running)),
+        "{} ended before Vault came back",
+        name(&running)
+    );
     stack.end(outage);
     let synced = wait_until(
         "the Secret holding Vault's value",
         Duration::from_secs(90),
         || stack.password().as_deref() == Some("after"),
     );
-    let run = finished(node, &running, Duration::from_secs(90));
-    let (logs, s) = summary(node, &run);
+    let acted = match strategy {
+        Strategy::Restart => "restarted",
+        Strategy::Resync => "resynced",
+    };
+    let (logs, s) = the_one_that_acted(node, &watching, acted);
     let restarted = stack.seed.restarted_at(&node.cp);
     match strategy {
         Strategy::Restart => {
-            assert_eq!(s["outcome"], "restarted", "{logs}");
             // ESO's pods were replaced by the rollout eso-recovery started.
             for (d, at) in stack.seed.deployments.iter().zip(restarted) {
                 assert!(at.is_some(), "{d} was not restarted: {logs}");
             }
         }
         Strategy::Resync => {
-            assert_eq!(s["outcome"], "resynced", "{logs}");
             assert_eq!(s["resync"]["first"][0], "db/postgres-secret", "{logs}");
             assert!(
                 restarted.iter().all(Option::is_none),
@@ -174,13 +185,39 @@ mod on_eso_2_9 {
         bao.seal();
         let pulled_from = recovery_pods::install(&node, &[]);
 
-        // A run the CronJob started by itself: it awaits Vault for the chart's 45 s and leaves ESO.
-        let pod = next_run(
-            &node,
-            &[],
-            &["Succeeded", "Failed"],
-            Duration::from_secs(150),
-        );
+        // The CronJob's runs while Vault stays sealed, looked at every second: the first awaits
+        // Vault for the chart's 75 s and leaves ESO; the next starts at the next tick, before
+        // the first stops. So from the first run's start one is always watching, and never more
+        // than two are there at once.
+        let (mut most, mut unwatched, mut watched_since) = (0, 0, None::<Instant>);
+        let installed = Instant::now();
+        let pod = loop {
+            let all = runs(&node);
+            let phase =
+                |p: &Value, phases: &[&str]| phases.iter().any(|ph| p["status"]["phase"] == *ph);
+            most = most.max(
+                all.iter()
+                    .filter(|p| phase(p, &["Pending", "Running"]))
+                    .count(),
+            );
+            let watching = all.iter().any(|p| phase(p, &["Running"]));
+            match (watched_since, watching) {
+                (None, true) => watched_since = Some(Instant::now()),
+                (Some(_), false) => unwatched += 1,
+                _ => {}
+            }
+            if let Some(done) = all.iter().find(|p| phase(p, &["Succeeded", "Failed"])) {
+                assert!(watching, "no run watching as the first ended: {all:?}");
+                break done.clone();
+            }
+            assert!(
+                installed.elapsed() < Duration::from_secs(240),
+                "the first run did not end within 240 s of the install: {all:?}"
+            );
+            std::thread::sleep(Duration::from_secs(1));
+        };
+        assert_eq!(unwatched, 0, "seconds with no run watching Vault");
+        assert!(most <= 2, "{most} runs at once");
         let (logs, s) = summary(&node, &pod);
         assert_eq!(
             pod["status"]["phase"], "Succeeded",
@@ -211,7 +248,7 @@ mod on_eso_2_9 {
         assert_eq!(s["vault"], "sealed", "{logs}");
         let awaited = s["awaited"].as_str().unwrap_or_default();
         assert!(
-            awaited.starts_with("45s") && awaited.ends_with("Vault still not ready"),
+            awaited.starts_with("1m 15s") && awaited.ends_with("Vault still not ready"),
             "{logs}"
         );
         for at in seed.restarted_at(&node.cp) {
@@ -221,20 +258,15 @@ mod on_eso_2_9 {
             );
         }
 
-        // The next run, while it awaits: the unseal. It restarts ESO at once.
-        let running = next_run(&node, &[name(&pod)], &["Running"], Duration::from_secs(90));
-        std::thread::sleep(Duration::from_secs(5));
+        // The unseal, while the next run awaits (and a third, if it started): one restarts ESO
+        // at once.
+        let watching: Vec<Value> = runs(&node)
+            .into_iter()
+            .filter(|p| p["status"]["phase"] == "Running")
+            .collect();
         bao.unseal();
         let unsealed = jiff::Timestamp::now();
-        let after = next_run(
-            &node,
-            &[name(&pod)],
-            &["Succeeded", "Failed"],
-            Duration::from_secs(90),
-        );
-        assert_eq!(name(&after), name(&running));
-        let (logs, s) = summary(&node, &after);
-        assert_eq!(s["outcome"], "restarted", "{logs}");
+        let (logs, _) = the_one_that_acted(&node, &watching, "restarted");
         // From outside, as an operator runs it: the plugin with their kubeconfig and a port-forward
         // to Vault (the relay). ESO was just restarted: it would do nothing.
         let (out, _path) = support::kubectl_plugin(

@@ -115,7 +115,7 @@ fn manifests_apply_cleanly_with_no_pod_security_warning() {
         );
     }
     let cronjob = cp.get_json(&["cronjob", "eso-recovery", "-n", "security"]);
-    assert_eq!(cronjob["spec"]["concurrencyPolicy"], "Forbid");
+    assert_eq!(cronjob["spec"]["concurrencyPolicy"], "Allow");
     assert_eq!(
         cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"],
         format!(

@@ -128,3 +128,43 @@ pub fn summary(node: &Node, pod: &Value) -> (String, Value) {
         .unwrap_or(Value::Null);
     (logs, summary)
 }
+
+/// The outcomes that change ESO.
+const ACTIONS: [&str; 4] = [
+    "restarted",
+    "resynced",
+    "fell_back_to_restart",
+    "restart_failed",
+];
+
+/// Waits for each of `pods` (the runs watching when Vault came back) to end, and returns the log
+/// and summary of the one whose outcome is `acted`: exactly one of them acts, and each other
+/// ends with exit 0 and no action (it lost the claim, or saw the action already taken).
+pub fn the_one_that_acted(node: &Node, pods: &[Value], acted: &str) -> (String, Value) {
+    let mut ended: Vec<(String, Value)> = pods
+        .iter()
+        .map(|p| summary(node, &finished(node, p, Duration::from_secs(120))))
+        .collect();
+    let outcomes: Vec<String> = ended
+        .iter()
+        .map(|(_, s)| format!("{} (exit {})", s["outcome"], s["exit_code"]))
+        .collect();
+    let logs: Vec<&str> = ended.iter().map(|(l, _)| l.as_str()).collect();
+    let acting: Vec<usize> = (0..ended.len())
+        .filter(|i| ended[*i].1["outcome"] == acted)
+        .collect();
+    assert_eq!(
+        acting.len(),
+        1,
+        "the runs watching when Vault came back: {outcomes:?}\n{}",
+        logs.join("\n")
+    );
+    for (i, (_, s)) in ended.iter().enumerate().filter(|(i, _)| *i != acting[0]) {
+        assert!(
+            s["exit_code"] == 0 && !ACTIONS.iter().any(|a| s["outcome"] == *a),
+            "run {i} of {outcomes:?} acted too or failed:\n{}",
+            logs.join("\n")
+        );
+    }
+    ended.swap_remove(acting[0])
+}

@@ -40,3 +40,55 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   value: {{ if kindIs "slice" $value }}{{ join "," $value | quote }}{{ else }}{{ toString $value | quote }}{{ end }}
 {{- end -}}
 {{- end -}}
+
+{{/* A duration as the binary reads it ("75s", "1m15s", "1m 15s", "500ms", or bare seconds), in
+seconds. */}}
+{{- define "eso-recovery.seconds" -}}
+{{- $d := toString . | trim -}}
+{{- if regexMatch "^[0-9]+$" $d -}}
+{{- $d -}}
+{{- else -}}
+{{- $total := 0.0 -}}
+{{- range regexFindAll "[0-9]+(ms|s|m|h)" $d -1 -}}
+{{- $unit := regexFind "(ms|s|m|h)$" . -}}
+{{- $total = addf $total (mulf (trimSuffix $unit . | float64) (get (dict "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0) $unit)) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The seconds between two runs: the schedule's period. The coverage checks know every minute
+and every N minutes. */}}
+{{- define "eso-recovery.period" -}}
+{{- $s := .Values.schedule | trim -}}
+{{- if eq $s "* * * * *" -}}
+60
+{{- else if regexMatch "^\\*/[1-9][0-9]? \\* \\* \\* \\*$" $s -}}
+{{- mul (trimPrefix "*/" (index (splitList " " $s) 0) | atoi) 60 -}}
+{{- else -}}
+{{- fail (printf "schedule %q: use \"* * * * *\" (the default) or \"*/N * * * *\"; the chart derives from it how long a run awaits Vault so that one is always watching" $s) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Fails on values that would leave Vault unwatched for a moment of an outage, cut a run's
+await short, or let a third run start while two still run (see values.yaml, config.awaitVault). */}}
+{{- define "eso-recovery.coverage" -}}
+{{- $period := include "eso-recovery.period" . | atoi -}}
+{{- $c := .Values.config -}}
+{{- if or (kindIs "invalid" $c.awaitVault) (kindIs "invalid" .Values.activeDeadlineSeconds) (kindIs "invalid" .Values.startingDeadlineSeconds) -}}
+{{- fail "config.awaitVault, activeDeadlineSeconds and startingDeadlineSeconds must all be set: together they keep one run watching Vault at every moment of an outage and never more than two at once" -}}
+{{- end -}}
+{{- $await := include "eso-recovery.seconds" $c.awaitVault | float64 -}}
+{{- $timeout := include "eso-recovery.seconds" $c.timeout | float64 -}}
+{{- $deadline := .Values.activeDeadlineSeconds | float64 -}}
+{{- $starting := .Values.startingDeadlineSeconds | float64 -}}
+{{- if lt $await (addf $period 10) -}}
+{{- fail (printf "config.awaitVault %s leaves Vault unwatched near the end of each period: a run must await at least the schedule's period (%ds) plus 10s for the next run's pod to start; set it to %ds or more" (toString $c.awaitVault) $period (add $period 10)) -}}
+{{- end -}}
+{{- if lt $deadline (addf $await $timeout 10) -}}
+{{- fail (printf "activeDeadlineSeconds %v would stop a run before its await (config.awaitVault %s) and the rest of it (config.timeout %s) are over, with 10s for its start; set it to %v or more" .Values.activeDeadlineSeconds (toString $c.awaitVault) (toString $c.timeout) (ceil (addf $await $timeout 10))) -}}
+{{- end -}}
+{{- if gt (addf $starting $deadline) (float64 (sub (mul 2 $period) 5)) -}}
+{{- fail (printf "startingDeadlineSeconds %v + activeDeadlineSeconds %v must stay within two periods of the schedule (%ds) less 5s, so a run has always ended before the one two ticks later starts (never three at once); set startingDeadlineSeconds to %v or less" .Values.startingDeadlineSeconds .Values.activeDeadlineSeconds (mul 2 $period) (floor (subf (float64 (sub (mul 2 $period) 5)) $deadline))) -}}
+{{- end -}}
+{{- end -}}
