@@ -7,7 +7,9 @@
 # resyncing ESO single and in HA; one node each, Vault back 10 and 50 s after a tick, with the
 # pods replaced, the leader's changes and the ExternalSecret writes ESO's webhook refused
 # (about 50 minutes). ESO_BENCH_ONLY=strategies plays only restart and resync side by side (ESO
-# single and in HA, four nodes). ESO_BENCH_ONLY=processes instead runs the process
+# single and in HA, four nodes); ESO_BENCH_ONLY=phases brings Vault back every 5 s of the minute
+# after a short seal and a cut path (ESO single, three nodes), with the most runs at once and the
+# ticks skipped; parts join with commas (strategies,phases). ESO_BENCH_ONLY=processes instead runs the process
 # stacks (ESO's controller with the kubelet stand-in, 41 of them, ESO_BENCH_PARALLEL at once,
 # default 8): bench/peer.sh beside ESO alone and eso-recovery at six phases, and 1,000
 # ExternalSecrets after a seal (on 2.9 also with ESO's Vault token cache on); `outages` or

@@ -84,8 +84,13 @@ const ES_REFRESH: &str = "15s";
 const TICK_EVERY: Duration = Duration::from_secs(60);
 /// Where in the minute Vault comes back: seconds after a tick.
 const PHASES: [u64; 6] = [0, 10, 20, 30, 40, 50];
-/// On the node: inside the 45 s a CronJob run awaits Vault, and just after it.
+/// On the node: early in the minute, and late (where runs that awaited 45 s under `Forbid` left
+/// Vault unwatched).
 const NODE_PHASES: [u64; 2] = [10, 50];
+/// The sweep: Vault back every 5 s through the minute, on this many nodes at once.
+const SWEEP_PHASES: std::ops::RangeInclusive<u64> = 0..=11;
+const SWEEP_NODES: u8 = 3;
+const SWEEP_COOLDOWN: Duration = Duration::from_secs(60);
 /// Give up on a cell this long after Vault is ready (ESO's backoff cap is 7 minutes).
 const GIVE_UP: Duration = Duration::from_secs(600);
 const NEW_PASSWORD: &str = "after-the-outage";
@@ -112,6 +117,10 @@ enum Place {
     /// As [`Place::NodeHa`] with a 5 s lease (renew deadline 4 s, the 2 s retry period kept):
     /// what ESO 2.8+ lets an HA user set (`leaderElectionLeaseDuration` and its twins).
     NodeHaShortLease,
+    /// As [`Place::Node`], for the sweep of Vault's return through the minute (every 5 s), its
+    /// cells spread over [`SWEEP_NODES`] nodes (this one's number), with a 1-minute cooldown so
+    /// that cells follow each other without waiting one out (it is not what they measure).
+    NodeSweep(u8),
     /// Its own stack of processes ([`Stack`]): ESO's controller with the kubelet stand-in, the
     /// tool ticking from the harness; many at once.
     Processes,
@@ -128,7 +137,16 @@ impl Place {
                 "leaderElectionRenewDeadline=4s",
                 "leaderElectionRetryPeriod=2s",
             ],
-            Place::Node | Place::Processes => &[],
+            Place::Node | Place::NodeSweep(_) | Place::Processes => &[],
+        }
+    }
+
+    /// eso-recovery's `--cooldown` as the chart sets it here: a cell's outage ends no sooner
+    /// after the node's last action.
+    fn cooldown(self) -> Duration {
+        match self {
+            Place::NodeSweep(_) => SWEEP_COOLDOWN,
+            _ => COOLDOWN,
         }
     }
 }
@@ -174,6 +192,7 @@ impl Spec {
         };
         match self.place {
             Place::Node => format!("{arm}, node"),
+            Place::NodeSweep(_) => format!("{arm}, node, Vault back every 5 s of the minute"),
             Place::NodeHa => format!("{arm}, node, ESO in HA (15 s lease)"),
             Place::NodeHaShortLease => format!("{arm}, node, ESO in HA (5 s lease)"),
             Place::Processes if self.token_cache => format!("{arm}, processes, Vault token cache"),
@@ -210,6 +229,38 @@ struct Cost {
     /// The writer's ExternalSecret applies, and how many of them failed.
     writes: usize,
     refused: usize,
+    /// eso-recovery's pods there at once, at most (looked at every 2 s).
+    most_runs: usize,
+    /// The CronJob's ticks its controller skipped or missed (its Events say so).
+    skipped: usize,
+}
+
+/// The CronJob's Events since `since` that say a tick was skipped (a Job still active under
+/// `Forbid`) or missed (not started within `startingDeadlineSeconds`).
+fn skipped_ticks(node: &Node, since: jiff::Timestamp) -> usize {
+    let events = node.cp.get_json(&[
+        "events",
+        "-n",
+        "security",
+        "--field-selector=involvedObject.kind=CronJob",
+    ]);
+    events["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            ["JobAlreadyActive", "MissSchedule", "TooManyMissedTimes"]
+                .iter()
+                .any(|r| e["reason"] == *r)
+        })
+        .filter(|e| {
+            ["lastTimestamp", "eventTime"]
+                .iter()
+                .find_map(|k| e[*k].as_str()?.parse::<jiff::Timestamp>().ok())
+                .is_some_and(|t| t >= since)
+        })
+        .map(|e| e["count"].as_u64().unwrap_or(1) as usize)
+        .sum()
 }
 
 /// A client applying an ExternalSecret every 100 ms, as a deploy pipeline does, through ESO's
@@ -657,8 +708,7 @@ fn run_cell(spec: Spec) -> Cell {
     }
 }
 
-/// eso-recovery's `--cooldown` as the chart sets it: a cell's outage ends no sooner after the
-/// group's last restart.
+/// eso-recovery's `--cooldown` as the chart sets it by default.
 const COOLDOWN: Duration = Duration::from_secs(300);
 
 /// One node for `group` (ESO installed for its place; eso-recovery's chart unless it is ESO
@@ -670,11 +720,14 @@ fn run_node_group(group: Vec<Spec>) -> Vec<Cell> {
         es_refresh: ES_REFRESH.into(),
         ..Seed::design()
     };
+    let cooldown = format!("config.cooldown={}s", place.cooldown().as_secs());
+    let mut values = strategy.values().to_vec();
+    values.push(&cooldown);
     let stack = NodeStack::start(
         Node::start_beside_others(bench_eso()),
         seed,
         place.eso_values(),
-        with_recovery.then_some(strategy.values()),
+        with_recovery.then_some(&values[..]),
     );
     if with_recovery && strategy == Strategy::Resync {
         stack.wait_for_resync_guard();
@@ -706,7 +759,7 @@ fn run_node_cell(stack: &NodeStack, observer: &Observer, spec: Spec, password: &
         && let Some(last) = observer.last_action()
     {
         let earliest = last
-            + jiff::SignedDuration::try_from(COOLDOWN + Duration::from_secs(15))
+            + jiff::SignedDuration::try_from(spec.place.cooldown() + Duration::from_secs(15))
                 .unwrap_or_default();
         let end_if_now =
             jiff::Timestamp::now() + jiff::SignedDuration::try_from(length).unwrap_or_default();
@@ -743,8 +796,15 @@ fn run_node_cell(stack: &NodeStack, observer: &Observer, spec: Spec, password: &
     };
     // The CronJob's pods seen so far: when each was made, and its outcome once it ended.
     let mut runs: Vec<(String, f64, Option<String>)> = Vec::new();
+    let mut most_runs = 0;
     let mut poll = |cell: &mut Cell| {
-        for pod in observer.runs() {
+        let pods = observer.runs();
+        most_runs = most_runs.max(
+            pods.iter()
+                .filter(|p| p["status"]["phase"] == "Pending" || p["status"]["phase"] == "Running")
+                .count(),
+        );
+        for pod in pods {
             let name = recovery_pods::name(&pod);
             if !runs.iter().any(|(n, _, _)| *n == name) {
                 let made = since_start(
@@ -806,6 +866,8 @@ fn run_node_cell(stack: &NodeStack, observer: &Observer, spec: Spec, password: &
                 leader_changes: after.leader_changes_since(&before),
                 writes,
                 refused,
+                most_runs,
+                skipped: skipped_ticks(node, start_wall),
             });
             cell.ticks = runs
                 .iter()
@@ -855,7 +917,7 @@ fn median_and_worst(cells: &[&Cell]) -> (Option<f64>, Option<f64>) {
 
 fn table(cells: &[Cell]) -> String {
     let mut out = String::from(
-        "| outage | tool | Secret synced, s after Vault ready: median | worst | by phase (Vault back so many s after a tick) | ESO pods replaced | leader changes | writes refused by ESO's webhook |\n|---|---|---|---|---|---|---|---|\n",
+        "| outage | tool | Secret synced, s after Vault ready: median | worst | by phase (Vault back so many s after a tick) | ESO pods replaced | leader changes | writes refused by ESO's webhook | eso-recovery's pods at once, at most | ticks skipped |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut tools: Vec<(Place, u8, String)> = cells
         .iter()
@@ -896,11 +958,12 @@ fn table(cells: &[Cell]) -> String {
     out
 }
 
-/// The cells' costs summed, as the table's last three columns (`–` where not measured).
+/// The cells' costs summed (the most pods at once: the most), as the table's last five columns
+/// (`–` where not measured).
 fn costs(cells: &[&Cell]) -> String {
     let measured: Vec<Cost> = cells.iter().filter_map(|c| c.cost).collect();
     if measured.len() < cells.len() {
-        return "– | – | –".into();
+        return "– | – | – | – | –".into();
     }
     let leader = measured
         .iter()
@@ -908,10 +971,12 @@ fn costs(cells: &[&Cell]) -> String {
         .sum::<Option<i64>>()
         .map_or("– (one replica)".into(), |n| n.to_string());
     format!(
-        "{} | {leader} | {} of {}",
+        "{} | {leader} | {} of {} | {} | {}",
         measured.iter().map(|c| c.replaced).sum::<usize>(),
         measured.iter().map(|c| c.refused).sum::<usize>(),
-        measured.iter().map(|c| c.writes).sum::<usize>()
+        measured.iter().map(|c| c.writes).sum::<usize>(),
+        measured.iter().map(|c| c.most_runs).max().unwrap_or(0),
+        measured.iter().map(|c| c.skipped).sum::<usize>()
     )
 }
 
@@ -1054,9 +1119,10 @@ fn bench_eso() -> EsoVersion {
 /// Every cell of `ESO_BENCH_ONLY`'s part: `node` (the default: the node's, one node for each
 /// group: ESO alone; eso-recovery restarting ESO single, in HA and in HA with the short lease;
 /// eso-recovery resyncing ESO single and in HA), `strategies` (of those, restart and resync side
-/// by side: ESO single and in HA with the default lease), `processes` (the
+/// by side: ESO single and in HA with the default lease), `phases` (Vault back every 5 s of the
+/// minute after a short seal and a cut path, ESO single, on three nodes), `processes` (the
 /// process stacks': the peer beside ESO alone and eso-recovery, and the scale row), `outages`
-/// or `scale` (a part of those), or `all`. The longest first (the scale row, then the long
+/// or `scale` (a part of those), or `all`; several joined by commas. The longest first (the scale row, then the long
 /// outage), so the pool ends together.
 fn specs() -> Vec<Spec> {
     let only = std::env::var("ESO_BENCH_ONLY").unwrap_or_else(|_| "node".into());
@@ -1123,16 +1189,47 @@ fn specs() -> Vec<Spec> {
             }
         }
     }
-    specs.retain(|s| match only.as_str() {
-        "all" => true,
-        "node" => s.place != Place::Processes,
-        "processes" => s.place == Place::Processes,
-        "scale" => s.extra > 0,
-        "outages" => s.place == Place::Processes && s.extra == 0,
-        "strategies" => s.arm == Arm::EsoRecovery && matches!(s.place, Place::Node | Place::NodeHa),
-        other => {
-            panic!("ESO_BENCH_ONLY={other}: use node, strategies, processes, outages, scale or all")
+    for outage in [Outage::ShortSeal, Outage::CutPath] {
+        for phase in SWEEP_PHASES {
+            specs.push(Spec {
+                outage,
+                arm: Arm::EsoRecovery,
+                place: Place::NodeSweep((phase % u64::from(SWEEP_NODES)) as u8),
+                phase: Some(phase * 5),
+                extra: 0,
+                token_cache: false,
+                strategy: Strategy::Restart,
+            });
         }
+    }
+    let parts: Vec<&str> = only.split(',').collect();
+    for part in &parts {
+        assert!(
+            [
+                "all",
+                "node",
+                "strategies",
+                "phases",
+                "processes",
+                "outages",
+                "scale"
+            ]
+            .contains(part),
+            "ESO_BENCH_ONLY={only}: use node, strategies, phases, processes, outages, scale or all, or several joined by commas"
+        );
+    }
+    specs.retain(|s| {
+        parts.iter().any(|part| match *part {
+            "all" => true,
+            "node" => !matches!(s.place, Place::Processes | Place::NodeSweep(_)),
+            "strategies" => {
+                s.arm == Arm::EsoRecovery && matches!(s.place, Place::Node | Place::NodeHa)
+            }
+            "phases" => matches!(s.place, Place::NodeSweep(_)),
+            "processes" => s.place == Place::Processes,
+            "scale" => s.extra > 0,
+            _ => s.place == Place::Processes && s.extra == 0, // outages
+        })
     });
     specs
 }
