@@ -363,6 +363,90 @@ fn bad_values_are_refused_naming_the_key() {
 }
 
 #[test]
+fn every_duration_the_schema_accepts_the_binary_accepts_and_the_reverse() {
+    let corpus = [
+        "45s",
+        "1m15s",
+        "1m 15s",
+        "1.5m",
+        "75 sec",
+        "2 minutes",
+        "1h",
+        "1hr 30mins",
+        "500ms",
+        "250 millis",
+        "90",
+        " 30s ",
+        "1d",
+        "2 weeks",
+        "1M",
+        "1y",
+        "5 m",
+        "0s",
+        "0.5s",
+        "10us",
+        "7µs",
+        "3ns", // accepted
+        "",
+        " ",
+        "m",
+        "1m30",
+        "1.5",
+        "s5",
+        "-5s",
+        "1,5m",
+        "1.m",
+        "1e3s",
+        "5 mn",
+        "5hs",
+        "1 sec.",
+        "75S",
+        "1m15s!", // refused
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut disagree = Vec::new();
+    for (i, d) in corpus.iter().enumerate() {
+        let binary = eso_recovery::cli::parse_duration(d).is_ok();
+        let file = dir.path().join(format!("d-{i}.yaml"));
+        std::fs::write(&file, format!("config:\n  cooldown: {}\n", json!(d))).unwrap();
+        let chart = helm(&[
+            "template",
+            "eso-recovery",
+            &chart(),
+            "-f",
+            &file.display().to_string(),
+        ])
+        .status
+        .success();
+        if chart != binary {
+            disagree.push(format!("{d:?}: the chart {chart}, the binary {binary}"));
+        }
+    }
+    assert_eq!(disagree, Vec::<String>::new());
+    // The chart reads them as the binary does: an await of 70 s is the least it allows.
+    for (await_vault, allowed) in [
+        ("70 sec", true),
+        ("1 minute 10 seconds", true),
+        ("1.25 min", true),
+        ("69.5s", false),
+        ("1 min 9 s 999 ms", false),
+    ] {
+        let out = helm(&[
+            "template",
+            "eso-recovery",
+            &chart(),
+            &format!("--set-string=config.awaitVault={await_vault}"),
+        ]);
+        assert_eq!(
+            out.status.success(),
+            allowed,
+            "{await_vault}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
 fn values_that_would_leave_vault_unwatched_or_pile_up_runs_are_refused_saying_what_to_set() {
     let cases: [(&[&str], &str); 7] = [
         // The next run starts after this one stopped awaiting: a blind stretch each minute.

@@ -41,17 +41,19 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
-{{/* A duration as the binary reads it ("75s", "1m15s", "1m 15s", "500ms", or bare seconds), in
-seconds. */}}
+{{/* A duration as the binary reads it (humantime's spans: "75s", "1m 15s", "1.5 min", "500ms",
+"2 hours"; or bare seconds), in seconds. The schema admits exactly these. */}}
 {{- define "eso-recovery.seconds" -}}
 {{- $d := toString . | trim -}}
 {{- if regexMatch "^[0-9]+$" $d -}}
 {{- $d -}}
 {{- else -}}
+{{- $per := dict "nanos" "0.000000001" "nsec" "0.000000001" "ns" "0.000000001" "usec" "0.000001" "us" "0.000001" "µs" "0.000001" "millis" "0.001" "msec" "0.001" "ms" "0.001" "seconds" "1" "second" "1" "secs" "1" "sec" "1" "s" "1" "minutes" "60" "minute" "60" "mins" "60" "min" "60" "m" "60" "hours" "3600" "hour" "3600" "hrs" "3600" "hr" "3600" "h" "3600" "days" "86400" "day" "86400" "d" "86400" "weeks" "604800" "week" "604800" "wks" "604800" "wk" "604800" "w" "604800" "months" "2630016" "month" "2630016" "M" "2630016" "years" "31557600" "year" "31557600" "yrs" "31557600" "yr" "31557600" "y" "31557600" -}}
 {{- $total := 0.0 -}}
-{{- range regexFindAll "[0-9]+(ms|s|m|h)" $d -1 -}}
-{{- $unit := regexFind "(ms|s|m|h)$" . -}}
-{{- $total = addf $total (mulf (trimSuffix $unit . | float64) (get (dict "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0) $unit)) -}}
+{{- range regexFindAll "[0-9]+(\\.[0-9]+)?\\s*[a-zA-Zµ]+" $d -1 -}}
+{{- $unit := regexFind "[a-zA-Zµ]+$" . -}}
+{{- $n := regexFind "^[0-9]+(\\.[0-9]+)?" . | float64 -}}
+{{- $total = addf $total (mulf $n (get $per $unit | float64)) -}}
 {{- end -}}
 {{- $total -}}
 {{- end -}}
