@@ -189,6 +189,17 @@ pub struct Cli {
     )]
     pub namespace: String,
 
+    /// The Lease in --namespace that holds the run's record (outages seen, claims, resyncs); the
+    /// chart names it after its release, so two releases in one namespace keep their own.
+    #[arg(
+        long,
+        env = "ESO_RECOVERY_RECORD",
+        value_name = "LEASE",
+        default_value = crate::record::DEFAULT_LEASE_NAME,
+        help_heading = "Kubernetes"
+    )]
+    pub record: String,
+
     /// The kubeconfig context to use (for manual runs; in a pod the in-cluster config is used).
     #[arg(
         long,
@@ -308,6 +319,7 @@ impl Cli {
             "namespace",
             63,
         )?;
+        check_name(&self.record, "--record (ESO_RECOVERY_RECORD)", "Lease", 253)?;
         let es_flag = "--externalsecret-namespaces (ESO_RECOVERY_EXTERNALSECRET_NAMESPACES)";
         let externalsecret_namespaces = if self
             .externalsecret_namespaces
@@ -331,6 +343,7 @@ impl Cli {
             },
             vault_timeout: self.vault_timeout,
             namespace: self.namespace,
+            record: self.record,
             externalsecret_namespaces,
             deployments,
             context: self.context.filter(|c| !c.is_empty()),
@@ -485,6 +498,7 @@ mod tests {
             ]
         );
         assert_eq!(c.namespace, "security");
+        assert_eq!(c.record, "eso-recovery");
         assert_eq!(c.policy.cooldown, Duration::from_secs(300));
         assert_eq!(c.timeout, Duration::from_secs(30));
         assert_eq!(c.vault_timeout, Duration::from_secs(5));
@@ -558,6 +572,10 @@ mod tests {
                 "\"Bad_Name\" is not a valid Kubernetes name",
             ),
             (&["--namespace", "a.b"], "--namespace"),
+            (
+                &["--record", "Our_Lease"],
+                "--record (ESO_RECOVERY_RECORD): Lease name \"Our_Lease\" is not a valid Kubernetes name",
+            ),
             (
                 &["--externalsecret-namespaces", "db,Web"],
                 "--externalsecret-namespaces (ESO_RECOVERY_EXTERNALSECRET_NAMESPACES): namespace name \"Web\"",

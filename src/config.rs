@@ -38,6 +38,8 @@ pub struct Config {
     pub vault_timeout: Duration,
     /// The namespace of ESO's Deployments.
     pub namespace: String,
+    /// The Lease in `namespace` that holds the record.
+    pub record: String,
     /// The namespaces whose ExternalSecrets are listed; empty means all.
     pub externalsecret_namespaces: Vec<String>,
     /// ESO's Deployments.

@@ -7,8 +7,9 @@
 //! same awaiting run) that sees it ready again writes that moment: an outage end, used like
 //! Vault's activation time.
 //!
-//! The Lease `eso-recovery` is shipped with the manifests and the chart (RBAC cannot limit
-//! `create` by name); eso-recovery may only `get` and `patch` it. The record is two annotations.
+//! The Lease (`--record`, by default `eso-recovery`; the chart names it after its release) is
+//! shipped with the manifests and the chart (RBAC cannot limit `create` by name); eso-recovery
+//! may only `get` and `patch` it. The record is two annotations.
 //! Every write names the `resourceVersion` it read, so two runs at once (a manual run beside the
 //! CronJob's) never lose each other's writes: a conflict is re-read and re-applied. A record that
 //! is missing, unreadable, forbidden or garbled costs only the speed-up: it never causes a
@@ -18,13 +19,50 @@ use std::{collections::BTreeMap, fmt};
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::{Api, api::Patch};
+use kube::{Api, Client, api::Patch};
 use serde_json::{Value, json};
 
 use crate::{errors::describe_api_error, kube_client::write_params, resync::RESYNCED_AT};
 
-/// The Lease's name (in `--namespace`).
-pub const LEASE_NAME: &str = "eso-recovery";
+/// The Lease's name (in `--namespace`) unless `--record` names another: two releases of the
+/// chart in one namespace each keep their own.
+pub const DEFAULT_LEASE_NAME: &str = "eso-recovery";
+
+/// The Lease that holds the record, by name, where every read and write of it goes.
+#[derive(Clone)]
+pub struct RecordLease {
+    api: Api<Lease>,
+    name: String,
+}
+
+impl RecordLease {
+    /// The Lease `name` in `namespace`.
+    pub fn new(client: Client, namespace: &str, name: &str) -> RecordLease {
+        RecordLease {
+            api: Api::namespaced(client, namespace),
+            name: name.to_string(),
+        }
+    }
+
+    /// What a request to it was doing, for its error: "`doing` (Lease NAMESPACE/NAME)".
+    fn doing(&self, doing: &str) -> String {
+        format!(
+            "{doing} (Lease {}/{})",
+            self.api.namespace().unwrap_or_default(),
+            self.name
+        )
+    }
+
+    async fn get(&self) -> kube::Result<Lease> {
+        self.api.get(&self.name).await
+    }
+
+    async fn patch(&self, dry_run: bool, patch: &Patch<Value>) -> kube::Result<Lease> {
+        self.api
+            .patch(&self.name, &write_params(dry_run), patch)
+            .await
+    }
+}
 
 /// The first time a run saw Vault not ready, in the last outage seen.
 pub const NOT_READY_SINCE: &str = "eso-recovery/vault-not-ready-since";
@@ -268,15 +306,9 @@ fn record_error(e: kube::Error, what: &str) -> RecordError {
 }
 
 /// Reads the record.
-pub async fn read(api: &Api<Lease>, now: Timestamp) -> Result<Stored, RecordError> {
-    let what = format!(
-        "reading the outage record (Lease {}/{LEASE_NAME})",
-        api.namespace().unwrap_or_default()
-    );
-    let lease = api
-        .get(LEASE_NAME)
-        .await
-        .map_err(|e| record_error(e, &what))?;
+pub async fn read(lease: &RecordLease, now: Timestamp) -> Result<Stored, RecordError> {
+    let what = lease.doing("reading the outage record");
+    let lease = lease.get().await.map_err(|e| record_error(e, &what))?;
     let annotations = lease.metadata.annotations.unwrap_or_default();
     let (record, mut garbled) = match OutageRecord::parse(&annotations, now) {
         Ok(r) => (r, None),
@@ -303,35 +335,31 @@ pub async fn read(api: &Api<Lease>, now: Timestamp) -> Result<Stored, RecordErro
 /// run wrote in between) it reads the record again and applies the sighting to that, so neither
 /// write is lost. Returns the record as stored afterwards (with `dry_run`, as it would be).
 pub async fn note(
-    api: &Api<Lease>,
+    lease: &RecordLease,
     mut stored: Stored,
     sighting: Sighting,
     now: Timestamp,
     dry_run: bool,
 ) -> Result<Stored, RecordError> {
-    let what = format!(
-        "writing the outage record (Lease {}/{LEASE_NAME})",
-        api.namespace().unwrap_or_default()
-    );
-    let params = write_params(dry_run);
+    let what = lease.doing("writing the outage record");
     for _ in 0..=CONFLICT_RETRIES {
         let Some(next) = stored.record.after(sighting) else {
             return Ok(stored);
         };
         let patch = Patch::Merge(next.patch(&stored.resource_version));
-        match api.patch(LEASE_NAME, &params, &patch).await {
-            Ok(lease) => {
+        match lease.patch(dry_run, &patch).await {
+            Ok(written) => {
                 return Ok(Stored {
                     record: next,
                     garbled: None,
-                    resource_version: lease.metadata.resource_version.unwrap_or_default(),
+                    resource_version: written.metadata.resource_version.unwrap_or_default(),
                     claim: stored.claim,
                     resynced_at: stored.resynced_at,
                 });
             }
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 tracing::debug!("the outage record changed since it was read; reading it again");
-                stored = read(api, now).await?;
+                stored = read(lease, now).await?;
             }
             Err(e) => return Err(record_error(e, &what)),
         }
@@ -373,14 +401,14 @@ impl Memory {
 
     /// Takes one look at Vault into account and writes it, if it changes the record. A failed
     /// write is logged and kept out of the Lease, never out of this run's own view.
-    pub async fn note(&mut self, api: &Api<Lease>, sighting: Sighting, dry_run: bool) {
+    pub async fn note(&mut self, lease: &RecordLease, sighting: Sighting, dry_run: bool) {
         if let Some(next) = self.known.after(sighting) {
             self.known = next;
         }
         let Ok(stored) = &self.stored else {
             return;
         };
-        match note(api, stored.clone(), sighting, Timestamp::now(), dry_run).await {
+        match note(lease, stored.clone(), sighting, Timestamp::now(), dry_run).await {
             Ok(written) => {
                 if written.record != stored.record {
                     tracing::info!("outage record: {}", written.record);
@@ -402,18 +430,14 @@ impl Memory {
     /// Writes down a resync at `at`: one annotation of its own, so it needs no `resourceVersion`
     /// (no other write touches it). A failed write is logged: the resync stands, only the
     /// cooldown of later runs cannot see it.
-    pub async fn note_resync(&mut self, api: &Api<Lease>, at: Timestamp, dry_run: bool) {
+    pub async fn note_resync(&mut self, lease: &RecordLease, at: Timestamp, dry_run: bool) {
         if self.stored.is_err() {
             return;
         }
-        let params = write_params(dry_run);
         let patch =
             Patch::Merge(json!({"metadata": {"annotations": {RESYNCED_AT: at.to_string()}}}));
-        if let Err(e) = api.patch(LEASE_NAME, &params, &patch).await {
-            let what = format!(
-                "recording the resync (Lease {}/{LEASE_NAME})",
-                api.namespace().unwrap_or_default()
-            );
+        if let Err(e) = lease.patch(dry_run, &patch).await {
+            let what = lease.doing("recording the resync");
             tracing::warn!("{}", record_error(e, &what));
         }
     }
@@ -438,15 +462,12 @@ impl Memory {
     /// `resourceVersion` read, so of runs claiming at once exactly one lands. A fresh claim of
     /// the same outage by another run (within [`CLAIM_BOUND`]) is lost to; an older one, or one of
     /// another outage, is claimed over. A conflict is read again and judged again.
-    pub async fn claim(&mut self, api: &Api<Lease>, outage: &str, by: &str) -> Claimed {
+    pub async fn claim(&mut self, lease: &RecordLease, outage: &str, by: &str) -> Claimed {
         let mut stored = match &self.stored {
             Ok(stored) => stored.clone(),
             Err(e) => return Claimed::Unavailable(e.to_string()),
         };
-        let what = format!(
-            "claiming the outage (Lease {}/{LEASE_NAME})",
-            api.namespace().unwrap_or_default()
-        );
+        let what = lease.doing("claiming the outage");
         for _ in 0..=CONFLICT_RETRIES {
             let now = Timestamp::now();
             if let Some(claim) = stored
@@ -460,14 +481,14 @@ impl Memory {
                 "resourceVersion": stored.resource_version,
                 "annotations": {CLAIMED_FOR: outage, CLAIMED_BY: by, CLAIMED_AT: now.to_string()},
             }}));
-            match api.patch(LEASE_NAME, &write_params(false), &patch).await {
-                Ok(lease) => {
-                    stored.resource_version = lease.metadata.resource_version.unwrap_or_default();
+            match lease.patch(false, &patch).await {
+                Ok(written) => {
+                    stored.resource_version = written.metadata.resource_version.unwrap_or_default();
                     self.stored = Ok(stored);
                     return Claimed::Won;
                 }
                 Err(kube::Error::Api(status)) if status.code == 409 => {
-                    match read(api, Timestamp::now()).await {
+                    match read(lease, Timestamp::now()).await {
                         Ok(again) => stored = again,
                         Err(e) => return Claimed::Unavailable(e.to_string()),
                     }
@@ -629,7 +650,7 @@ mod tests {
 
     fn lease(rv: &str, pairs: &[(&str, &str)]) -> Value {
         json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {"name": LEASE_NAME, "namespace": "security", "resourceVersion": rv,
+            "metadata": {"name": DEFAULT_LEASE_NAME, "namespace": "security", "resourceVersion": rv,
                 "annotations": annotations(pairs)},
             "spec": {}})
     }
@@ -637,7 +658,7 @@ mod tests {
     #[tokio::test]
     async fn a_conflicting_write_is_read_again_and_applied_to_the_newer_record() {
         let (client, mut server) = mock_client();
-        let api: Api<Lease> = Api::namespaced(client, "security");
+        let api = RecordLease::new(client, "security", DEFAULT_LEASE_NAME);
         let stored = Stored {
             record: OutageRecord::Empty,
             garbled: None,
@@ -686,7 +707,7 @@ mod tests {
     #[tokio::test]
     async fn a_sighting_older_than_another_runs_write_writes_nothing() {
         let (client, mut server) = mock_client();
-        let api: Api<Lease> = Api::namespaced(client, "security");
+        let api = RecordLease::new(client, "security", DEFAULT_LEASE_NAME);
         let stored = Stored {
             record: OutageRecord::Open { since: at(-30) },
             garbled: None,
@@ -753,7 +774,7 @@ mod tests {
         let other = claimed("the outage that ended at 2026-12-01T10:00:00Z", 1);
         for before in [Vec::new(), pairs(&stale), pairs(&other)] {
             let (client, mut server) = mock_client();
-            let api: Api<Lease> = Api::namespaced(client, "security");
+            let api = RecordLease::new(client, "security", DEFAULT_LEASE_NAME);
             let mut memory = memory_with(&before);
             let task =
                 tokio::spawn(async move { memory.claim(&api, OUTAGE, "this-run (pid 2)").await });
@@ -777,7 +798,7 @@ mod tests {
     #[tokio::test]
     async fn of_runs_claiming_at_once_the_one_whose_write_conflicts_reads_the_winner_and_yields() {
         let (client, mut server) = mock_client();
-        let api: Api<Lease> = Api::namespaced(client, "security");
+        let api = RecordLease::new(client, "security", DEFAULT_LEASE_NAME);
         let mut memory = memory_with(&[]);
         let task = tokio::spawn(async move { memory.claim(&api, OUTAGE, "loser (pid 3)").await });
         server
@@ -799,7 +820,7 @@ mod tests {
     #[tokio::test]
     async fn a_fresh_claim_of_the_same_outage_is_yielded_to_without_a_write() {
         let (client, _server) = mock_client();
-        let api: Api<Lease> = Api::namespaced(client, "security");
+        let api = RecordLease::new(client, "security", DEFAULT_LEASE_NAME);
         let fresh = claimed(OUTAGE, 5);
         let mut memory = memory_with(&pairs(&fresh));
         assert!(matches!(
@@ -816,7 +837,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_or_forbidden_lease_is_said_so() {
         let (client, mut server) = mock_client();
-        let api: Api<Lease> = Api::namespaced(client, "security");
+        let api = RecordLease::new(client, "security", DEFAULT_LEASE_NAME);
         let task = tokio::spawn(async move { (read(&api, now()).await, read(&api, now()).await) });
         server
             .answer(
@@ -850,7 +871,7 @@ mod tests {
     #[tokio::test]
     async fn a_garbled_record_is_read_as_empty_with_why() {
         let (client, mut server) = mock_client();
-        let api: Api<Lease> = Api::namespaced(client, "security");
+        let api = RecordLease::new(client, "security", DEFAULT_LEASE_NAME);
         let task = tokio::spawn(async move { read(&api, now()).await });
         server
             .answer(200, lease("5", &[(NOT_READY_SINCE, "garbage")]))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use jiff::Timestamp;
-use k8s_openapi::api::{apps::v1::Deployment, coordination::v1::Lease, events::v1::Event};
+use k8s_openapi::api::{apps::v1::Deployment, events::v1::Event};
 use kube::{Api, Client};
 
 use tokio::time::Instant;
@@ -20,7 +20,7 @@ use crate::{
     deployment::{self, format_restarted_at},
     events::{self, Kind},
     externalsecret,
-    record::{self, Claimed, Memory, Sighting},
+    record::{self, Claimed, Memory, RecordLease, Sighting},
     report::{
         DeploymentLine, DeploymentResult, ExternalSecretsLine, Outcome, Phase, Report, ResyncLine,
         StoreLine, StoreState, update,
@@ -45,7 +45,7 @@ pub async fn run(
         s.dry_run = config.dry_run;
         s.phase = Phase::Checking;
     });
-    let leases: Api<Lease> = Api::namespaced(client.clone(), &config.namespace);
+    let leases = RecordLease::new(client.clone(), &config.namespace, &config.record);
     // Concurrently; Vault's answers are recorded at once, so a hung store read still reports them.
     let (probed, active_since, stores, stored) = tokio::join!(
         probe(vault, report),
@@ -228,7 +228,7 @@ pub async fn run(
 async fn claim(
     config: &Config,
     memory: &mut Memory,
-    leases: &Api<Lease>,
+    leases: &RecordLease,
     plan: &RestartPlan,
     report: &Report,
 ) -> bool {
@@ -279,7 +279,7 @@ async fn resync(
     observation: &Observation,
     plan: &mut RestartPlan,
     memory: &mut Memory,
-    leases: &Api<Lease>,
+    leases: &RecordLease,
     deadline: Instant,
     report: &Report,
 ) -> Result<(), Fallback> {

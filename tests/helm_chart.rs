@@ -32,8 +32,13 @@ fn objects(cp: &ControlPlane, yaml: &str) -> Vec<Value> {
 
 /// `helm template` as release `eso-recovery` in `security`, with extra arguments.
 fn render(cp: &ControlPlane, extra: &[&str]) -> BTreeMap<String, Value> {
+    render_as(cp, "eso-recovery", extra)
+}
+
+/// `helm template` as `release` in `security`, with extra arguments.
+fn render_as(cp: &ControlPlane, release: &str, extra: &[&str]) -> BTreeMap<String, Value> {
     let chart = chart();
-    let mut args = vec!["template", "eso-recovery", &chart, "-n", "security"];
+    let mut args = vec!["template", release, &chart, "-n", "security"];
     args.extend_from_slice(extra);
     let out = helm(&args);
     assert!(
@@ -322,6 +327,32 @@ fn each_value_changes_exactly_what_it_should() {
             .pointer("/spec/jobTemplate/spec/template/spec/containers/0/image")
             .unwrap(),
         &json!(format!("{}@{digest}", support::release::published_image()))
+    );
+}
+
+#[test]
+fn a_second_release_in_the_namespace_keeps_its_own_record() {
+    let cp = ControlPlane::shared();
+    let objects = render_as(cp, "team-b", &[]);
+    let name = "team-b-eso-recovery";
+    assert!(
+        objects.contains_key(&format!("Lease/security/{name}")),
+        "{:?}",
+        objects.keys()
+    );
+    let rules = &objects[&format!("Role/security/{name}")]["rules"];
+    let lease_rule = rules
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["resources"] == json!(["leases"]))
+        .unwrap_or_else(|| panic!("no rule on leases: {rules}"));
+    assert_eq!(lease_rule["resourceNames"], json!([name]));
+    assert_eq!(
+        objects[&format!("CronJob/security/{name}")]
+            .pointer("/spec/jobTemplate/spec/template/spec/containers/0/env/ESO_RECOVERY_RECORD")
+            .unwrap(),
+        name
     );
 }
 
