@@ -300,10 +300,13 @@ impl Writer {
             while !flag.load(Ordering::Relaxed) {
                 let next = Instant::now() + Duration::from_millis(100);
                 writes += 1;
-                let sent = api.block_on(tokio::time::timeout(
-                    Duration::from_secs(10),
-                    es.patch("a-deploy-pipelines-write", &params, &Patch::Apply(&object)),
-                ));
+                let sent = api.block_on(async {
+                    tokio::time::timeout(
+                        Duration::from_secs(10),
+                        es.patch("a-deploy-pipelines-write", &params, &Patch::Apply(&object)),
+                    )
+                    .await
+                });
                 let failed = match sent {
                     Ok(Ok(_)) => None,
                     Ok(Err(e)) => Some(e.to_string()),
@@ -325,7 +328,7 @@ impl Writer {
     /// Stops it; its applies and how many failed.
     fn stop(self) -> (usize, usize) {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().unwrap_or_default()
+        self.handle.join().expect("the writer's thread")
     }
 }
 
