@@ -330,6 +330,105 @@ fn each_value_changes_exactly_what_it_should() {
     );
 }
 
+/// The value under `# --FLAG (` in values.yaml (a list joined with commas), or `None` when no
+/// key there names the flag.
+fn chart_value(values: &str, flag: &str) -> Option<String> {
+    let lines: Vec<&str> = values.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with(&format!("# {flag} (")))?;
+    let key_line = lines[at..]
+        .iter()
+        .position(|l| !l.trim_start().starts_with('#'))?
+        + at;
+    let (_, value) = lines[key_line].split_once(':')?;
+    let value = value.split(" #").next().unwrap_or_default().trim();
+    let items: Vec<String> = if value.is_empty() {
+        lines[key_line + 1..]
+            .iter()
+            .map_while(|l| l.trim_start().strip_prefix("- "))
+            .map(str::to_string)
+            .collect()
+    } else {
+        value
+            .trim_matches(|c| c == '[' || c == ']')
+            .split(',')
+            .map(|v| v.trim().trim_matches('"').to_string())
+            .collect()
+    };
+    Some(items.join(","))
+}
+
+#[test]
+fn every_flag_is_in_the_readme_and_the_chart_with_the_same_default() {
+    use clap::CommandFactory;
+    let read = |path: &str| std::fs::read_to_string(repo().join(path)).unwrap();
+    let (readme, values) = (read("README.md"), read("charts/eso-recovery/values.yaml"));
+    let cronjob = read("charts/eso-recovery/templates/cronjob.yaml");
+    let mut problems = Vec::new();
+    for arg in eso_recovery::cli::Cli::command().get_arguments() {
+        let Some(long) = arg.get_long().filter(|l| !["help", "version"].contains(l)) else {
+            continue;
+        };
+        let flag = format!("--{long}");
+        let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+        let default: Vec<String> = arg
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        let default = default.join(",");
+        // The README's configuration table: the flag, its twin, and its default first.
+        let Some(row) = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{flag}` |")))
+        else {
+            problems.push(format!(
+                "{flag}: no row in the README's configuration table"
+            ));
+            continue;
+        };
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let twin = env.as_deref().map_or("—".to_string(), |e| format!("`{e}`"));
+        if cells.get(1) != Some(&twin.as_str()) {
+            problems.push(format!(
+                "{flag}: the README says {:?}, not {twin}",
+                cells.get(1)
+            ));
+        }
+        let said = cells.get(2).copied().unwrap_or_default();
+        if !default.is_empty() && !said.starts_with(&format!("`{default}`")) {
+            problems.push(format!(
+                "{flag}: the README's default {said:?}, not `{default}`"
+            ));
+        }
+        // The chart: every twin the CronJob can set, from the key whose comment names the flag,
+        // with the binary's default, null (the binary's default), or the CronJob's own value
+        // the README gives.
+        let Some(env) = env.filter(|_| long != "context") else {
+            continue;
+        };
+        if !cronjob.contains(&format!("\"{env}\"")) && !cronjob.contains(&format!("name: {env}")) {
+            problems.push(format!("{flag}: the chart's CronJob never sets {env}"));
+        }
+        if ["record", "vault-cacert"].contains(&long) {
+            continue; // set from the release's name, and from vaultCA
+        }
+        let cron_value = said
+            .split_once("(the CronJob: `")
+            .and_then(|(_, v)| v.split_once('`'))
+            .map(|(v, _)| v.to_string());
+        match chart_value(&values, &flag) {
+            None => problems.push(format!("{flag}: no key in values.yaml names it")),
+            Some(v) if v == "null" || v == default || Some(&v) == cron_value.as_ref() => {}
+            Some(v) => problems.push(format!(
+                "{flag}: values.yaml has {v:?}; the binary's default is {default:?} and the README gives the CronJob {cron_value:?}"
+            )),
+        }
+    }
+    assert_eq!(problems, Vec::<String>::new());
+}
+
 #[test]
 fn a_second_release_in_the_namespace_keeps_its_own_record() {
     let cp = ControlPlane::shared();
