@@ -18,13 +18,13 @@ pub mod externalsecret;
 pub mod kube_client;
 pub mod logging;
 pub mod record;
+pub mod recovered;
 pub mod report;
 pub mod restarter;
 pub mod resync;
 pub mod run;
 pub mod store;
 pub mod vault;
-pub mod wait;
 
 #[cfg(test)]
 mod fixtures;

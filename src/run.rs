@@ -21,6 +21,7 @@ use crate::{
     events::{self, Kind},
     externalsecret,
     record::{self, Claimed, Memory, RecordLease, Sighting},
+    recovered,
     report::{
         DeploymentLine, DeploymentResult, ExternalSecretsLine, Outcome, Phase, Report, ResyncLine,
         StoreLine, StoreState, update,
@@ -29,7 +30,6 @@ use crate::{
     resync::{Fallback, RESYNCED_AT, Resync, Resynced},
     store,
     vault::{self, ActiveSince, VaultProbe, VaultStatus},
-    wait,
 };
 
 /// Runs once, to end by `deadline` (a resync keeps time back for its fallback). Never returns an
@@ -198,7 +198,7 @@ pub async fn run(
                     Ok(()) => {
                         if config.wait && !config.dry_run {
                             update(report, |s| s.phase = Phase::Waiting);
-                            wait::until_recovered(client, config, &plan.stuck, report).await;
+                            recovered::until_recovered(client, config, &plan.stuck, report).await;
                             update(report, |s| s.finish(Outcome::Recovered));
                         }
                         return;
@@ -215,7 +215,7 @@ pub async fn run(
                     tracing::info!("--wait has nothing to wait for in a dry run");
                 } else {
                     update(report, |s| s.phase = Phase::Waiting);
-                    wait::until_recovered(client, config, &plan.stuck, report).await;
+                    recovered::until_recovered(client, config, &plan.stuck, report).await;
                     update(report, |s| s.finish(Outcome::Recovered));
                 }
             }
