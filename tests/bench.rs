@@ -17,6 +17,7 @@ use support::{
     controlplane::{ControlPlane, Options, bins, repo},
     many::{Many, create_external_secrets},
     openbao::OpenBao,
+    relay::Relay,
     seed::Seed,
 };
 
@@ -43,6 +44,28 @@ struct Side {
 }
 
 impl Side {
+    /// The same side with its kubeconfig pointing at `relay` in front of `cp`'s API server.
+    fn through(&self, relay: &Relay, cp: &ControlPlane) -> Side {
+        let relayed = relay.addr.replace("http://", "https://");
+        let kubeconfig = std::fs::read_to_string(&cp.admin_kubeconfig)
+            .expect("reading the admin kubeconfig")
+            .replace(&cp.server, &relayed);
+        let path = cp.admin_kubeconfig.with_extension("relayed");
+        std::fs::write(&path, kubeconfig).expect("writing the relayed kubeconfig");
+        let mut side = Side {
+            name: self.name,
+            program: self.program.clone(),
+            args: self.args.clone(),
+            env: self.env.clone(),
+        };
+        for (k, v) in &mut side.env {
+            if k == "KUBECONFIG" {
+                *v = path.display().to_string();
+            }
+        }
+        side
+    }
+
     fn command(&self) -> Command {
         let mut c = Command::new(&self.program);
         c.args(&self.args)
@@ -128,9 +151,11 @@ struct Stats {
     cpu: Duration,
     rss_mib: f64,
     requests: usize,
+    /// The TCP (TLS) connections the run opened to the API server.
+    connections: usize,
 }
 
-fn stats(mut samples: Vec<Sample>, rss_kib: u64, requests: usize) -> Stats {
+fn stats(mut samples: Vec<Sample>, rss_kib: u64, requests: usize, connections: usize) -> Stats {
     samples.sort_by_key(|s| s.wall);
     let wall = (
         samples[0].wall,
@@ -144,6 +169,7 @@ fn stats(mut samples: Vec<Sample>, rss_kib: u64, requests: usize) -> Stats {
         cpu: cpu[cpu.len() / 2],
         rss_mib: rss_kib as f64 / 1024.0,
         requests,
+        connections,
     }
 }
 
@@ -173,8 +199,9 @@ fn requests_since(cp: &ControlPlane, from: usize, side: &Side) -> usize {
 
 /// Measures one path on one side: a warm-up, then `runs` timed runs, each after `prepare`; the
 /// API requests are counted for the last one; then `RSS_RUNS` runs under GNU time, each after
-/// `prepare`, for the peak RSS.
-fn bench(cp: &ControlPlane, side: &Side, runs: usize, prepare: &dyn Fn()) -> Stats {
+/// `prepare`, for the peak RSS; then one more through `relay` (untimed: the relay's copying
+/// would add to the time) for the connections a run opens to the API server.
+fn bench(cp: &ControlPlane, relay: &Relay, side: &Side, runs: usize, prepare: &dyn Fn()) -> Stats {
     prepare();
     let _ = side.command().status();
     let mut samples = Vec::new();
@@ -195,7 +222,10 @@ fn bench(cp: &ControlPlane, side: &Side, runs: usize, prepare: &dyn Fn()) -> Sta
         })
         .max()
         .unwrap_or(0);
-    stats(samples, rss_kib, requests)
+    prepare();
+    let before = relay.connections();
+    let _ = side.through(relay, cp).command().status();
+    stats(samples, rss_kib, requests, relay.connections() - before)
 }
 
 /// The API server's own time for each request of the last run (from the audit log), to tell the
@@ -341,7 +371,7 @@ fn ready_stores(cp: &ControlPlane, prefix: &str, n: usize) -> Vec<String> {
 
 fn row(path: &str, eso: &Stats, peer: &Stats) -> String {
     format!(
-        "| {path} | {} ({}–{}) | {} ({}–{}) | {:.3} | {} / {} | {:.1} / {:.1} | {} / {} |",
+        "| {path} | {} ({}–{}) | {} ({}–{}) | {:.3} | {} / {} | {:.1} / {:.1} | {} / {} | {} / {} |",
         ms(eso.wall.1),
         ms(eso.wall.0),
         ms(eso.wall.2),
@@ -355,6 +385,8 @@ fn row(path: &str, eso: &Stats, peer: &Stats) -> String {
         peer.rss_mib,
         eso.requests,
         peer.requests,
+        eso.connections,
+        peer.connections,
     )
 }
 
@@ -371,6 +403,14 @@ fn eso_recovery_against_the_shell_peer() {
         cp: &cp,
         scratch: scratch.path(),
     };
+    // In front of the API server for one untimed run of each cell: the connections a run opens.
+    let api_port = cp
+        .server
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the API server's port");
+    let relay = Relay::start(api_port);
     let bao = OpenBao::dev();
     let sealed = OpenBao::dev();
     sealed.seal();
@@ -379,8 +419,8 @@ fn eso_recovery_against_the_shell_peer() {
     setup.settle(&seed);
     let stores = vec![seed.store.clone()];
     let mut table = vec![
-        "| path | eso-recovery wall ms, median (min–max) | peer wall ms, median (min–max) | ratio | CPU ms eso / peer | peak RSS MiB eso / peer | API requests eso / peer |".to_string(),
-        "|---|---|---|---|---|---|---|".to_string(),
+        "| path | eso-recovery wall ms, median (min–max) | peer wall ms, median (min–max) | ratio | CPU ms eso / peer | peak RSS MiB eso / peer | API requests eso / peer | API connections (TLS) eso / peer |".to_string(),
+        "|---|---|---|---|---|---|---|---|".to_string(),
     ];
     let eso_prep = || {};
     let peer_prep = || setup.wipe_cache();
@@ -389,12 +429,14 @@ fn eso_recovery_against_the_shell_peer() {
     seed.set_store(&cp, false);
     let e = bench(
         &cp,
+        &relay,
         &setup.eso(&sealed.addr, &seed, &stores),
         RUNS,
         &eso_prep,
     );
     let p = bench(
         &cp,
+        &relay,
         &setup.peer(&sealed.addr, &seed, &stores),
         RUNS,
         &peer_prep,
@@ -403,9 +445,16 @@ fn eso_recovery_against_the_shell_peer() {
 
     // 2. Healthy: the every-minute path.
     seed.set_store(&cp, true);
-    let e = bench(&cp, &setup.eso(&bao.addr, &seed, &stores), RUNS, &eso_prep);
+    let e = bench(
+        &cp,
+        &relay,
+        &setup.eso(&bao.addr, &seed, &stores),
+        RUNS,
+        &eso_prep,
+    );
     let p = bench(
         &cp,
+        &relay,
         &setup.peer(&bao.addr, &seed, &stores),
         RUNS,
         &peer_prep,
@@ -414,13 +463,23 @@ fn eso_recovery_against_the_shell_peer() {
 
     // 3. Degraded: every run restarts the three Deployments.
     seed.set_store(&cp, false);
-    let e = bench(&cp, &setup.eso(&bao.addr, &seed, &stores), RUNS, &|| {
-        setup.settle(&seed)
-    });
-    let p = bench(&cp, &setup.peer(&bao.addr, &seed, &stores), RUNS, &|| {
-        setup.settle(&seed);
-        setup.wipe_cache();
-    });
+    let e = bench(
+        &cp,
+        &relay,
+        &setup.eso(&bao.addr, &seed, &stores),
+        RUNS,
+        &|| setup.settle(&seed),
+    );
+    let p = bench(
+        &cp,
+        &relay,
+        &setup.peer(&bao.addr, &seed, &stores),
+        RUNS,
+        &|| {
+            setup.settle(&seed);
+            setup.wipe_cache();
+        },
+    );
     table.push(row("restart (3 Deployments)", &e, &p));
 
     // Scaling: the restart path with more Deployments, the healthy path with more stores.
@@ -442,12 +501,14 @@ fn eso_recovery_against_the_shell_peer() {
         let stores = vec![seed.store.clone()];
         let e = bench(
             &cp,
+            &relay,
             &setup.eso(&bao.addr, &seed, &stores),
             SCALING_RUNS,
             &|| setup.settle(&seed),
         );
         let p = bench(
             &cp,
+            &relay,
             &setup.peer(&bao.addr, &seed, &stores),
             SCALING_RUNS,
             &|| {
@@ -468,12 +529,14 @@ fn eso_recovery_against_the_shell_peer() {
         let stores = ready_stores(&cp, &format!("many-{n}"), n);
         let e = bench(
             &cp,
+            &relay,
             &setup.eso(&bao.addr, &seed, &stores),
             SCALING_RUNS,
             &eso_prep,
         );
         let p = bench(
             &cp,
+            &relay,
             &setup.peer(&bao.addr, &seed, &stores),
             SCALING_RUNS,
             &peer_prep,
@@ -524,7 +587,7 @@ fn eso_recovery_against_the_shell_peer() {
             Some(n as u64 + 1),
             "the run did not list the ExternalSecrets: {listed}"
         );
-        let e = bench(&cp, &side, RUNS, &eso_prep);
+        let e = bench(&cp, &relay, &side, RUNS, &eso_prep);
         listing.push(format!(
             "| Vault active < 14 min, store Ready: {n} ExternalSecrets (+1) listed, none stuck | {} ({}–{}) | {} | {:.1} | {} |",
             ms(e.wall.1),

@@ -5,14 +5,16 @@
 //! eso-recovery can reach it.
 //!
 //! The same relay also carries the harness into a node's namespaces ([`Relay::into_netns`]): a
-//! port on the host's 127.0.0.1 whose every connection is made inside the namespace.
+//! port on the host's 127.0.0.1 whose every connection is made inside the namespace; and it
+//! counts the connections a client opens ([`Relay::connections`]: `make bench`'s TLS
+//! connections per run).
 
 use std::{
     io::{self, Read, Write},
     net::{Shutdown, TcpListener, TcpStream},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     thread::JoinHandle,
 };
@@ -37,6 +39,8 @@ struct Shared {
     stopping: AtomicBool,
     /// Both ends of every open connection, to close them on a cut.
     open: Mutex<Vec<TcpStream>>,
+    /// The connections relayed so far.
+    relayed: AtomicUsize,
 }
 
 impl Shared {
@@ -81,6 +85,7 @@ impl Relay {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 };
+                state.relayed.fetch_add(1, Ordering::SeqCst);
                 let _ = client.set_nodelay(true);
                 let _ = server.set_nodelay(true);
                 if let (Ok(c), Ok(s)) = (client.try_clone(), server.try_clone()) {
@@ -109,6 +114,11 @@ impl Relay {
     /// Restores the path.
     pub fn restore(&self) {
         self.shared.cut.store(false, Ordering::SeqCst);
+    }
+
+    /// The connections relayed so far.
+    pub fn connections(&self) -> usize {
+        self.shared.relayed.load(Ordering::SeqCst)
     }
 }
 
