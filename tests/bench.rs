@@ -14,6 +14,7 @@ use std::{
 
 use serde_json::json;
 use support::{
+    bench_docs,
     controlplane::{ControlPlane, Options, bins, repo},
     many::{Many, create_external_secrets},
     openbao::OpenBao,
@@ -481,9 +482,14 @@ fn eso_recovery_against_the_shell_peer() {
         },
     );
     table.push(row("restart (3 Deployments)", &e, &p));
+    println!("\n{}", table.join("\n"));
+    bench_docs::publish(
+        "bench:main",
+        "make bench",
+        &format!("{RUNS} runs per cell:\n\n{}", table.join("\n")),
+    );
     // ESO_BENCH_ONLY=main: this table alone (minutes, where the rest takes most of an hour).
     if std::env::var("ESO_BENCH_ONLY").is_ok_and(|v| v == "main") {
-        println!("\n{}", table.join("\n"));
         return;
     }
 
@@ -634,6 +640,10 @@ fn eso_recovery_against_the_shell_peer() {
     println!("{}", table.join("\n"));
     println!("\n{}", scaling.join("\n"));
     println!("\n{}", listing.join("\n"));
+    if scale {
+        bench_docs::publish("bench:scaling", "make bench", &scaling.join("\n"));
+    }
+    bench_docs::publish("bench:listing", "make bench", &listing.join("\n"));
     println!(
         "\nbinary: {:.2} MiB stripped ({} bytes); dynamic libraries: {}",
         size as f64 / 1048576.0,

@@ -63,7 +63,7 @@ use kube::{
 };
 use serde_json::{Value, json};
 use support::{
-    Run,
+    Run, bench_docs,
     controlplane::{bins, repo},
     eso_pods,
     eso_version::EsoVersion,
@@ -1296,17 +1296,31 @@ fn time_from_vault_ready_to_the_secret_synced() {
         w.join().expect("a benchmark cell failed");
     }
     let cells = std::mem::take(&mut *cells.lock().unwrap());
-    println!(
-        "\nTime from Vault ready (unsealed, or the path restored) until the Secret holds Vault's \
+    let setup = format!(
+        "Time from Vault ready (unsealed, or the path restored) until the Secret holds Vault's \
          value ({}, OpenBao on raft, ExternalSecret refreshInterval {ES_REFRESH}, the \
          design's store with no refreshInterval; eso-recovery with the chart's defaults, ticking \
-         every {} s: on the node its CronJob, on process stacks the harness):\n",
+         every {} s: on the node its CronJob, on process stacks the harness)",
         bench_eso(),
         TICK_EVERY.as_secs()
     );
-    println!("{}", table(&cells));
+    println!("\n{setup}:\n\n{}", table(&cells));
+    let only = std::env::var("ESO_BENCH_ONLY").unwrap_or_else(|_| "node".into());
+    let command = format!("ESO_BENCH_ONLY={only} make bench-recovery");
+    if cells.iter().any(|c| c.spec.extra == 0) {
+        bench_docs::publish(
+            &format!("bench-recovery:{only}"),
+            &command,
+            &format!("{setup}:\n\n{}", table(&cells)),
+        );
+    }
     if cells.iter().any(|c| c.spec.extra > 0) {
         println!("{}", scale_table(&cells));
+        bench_docs::publish(
+            "bench-recovery:1000-external-secrets",
+            &command,
+            &scale_table(&cells),
+        );
     }
     for c in &cells {
         println!(

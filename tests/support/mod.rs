@@ -2,6 +2,7 @@
 //! helper. Each test binary uses only part of it.
 #![allow(dead_code)]
 
+pub mod bench_docs;
 pub mod controlplane;
 pub mod dns;
 pub mod eso_controller;
