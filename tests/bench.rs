@@ -257,9 +257,30 @@ fn print_server_times(cp: &ControlPlane, from: usize, name: &str) {
 struct Setup<'a> {
     cp: &'a ControlPlane,
     scratch: &'a Path,
+    relay: &'a Relay,
 }
 
 impl Setup<'_> {
+    /// One path on both sides, eso-recovery first: each timed run after `prepare`, the peer's
+    /// with its kubectl cache wiped too (a fresh Job pod has none).
+    fn both(
+        &self,
+        vault: &str,
+        seed: &Seed,
+        stores: &[String],
+        runs: usize,
+        prepare: &dyn Fn(),
+    ) -> (Stats, Stats) {
+        let eso = self.eso(vault, seed, stores);
+        let e = bench(self.cp, self.relay, &eso, runs, prepare);
+        let peer = self.peer(vault, seed, stores);
+        let p = bench(self.cp, self.relay, &peer, runs, &|| {
+            prepare();
+            self.wipe_cache();
+        });
+        (e, p)
+    }
+
     fn eso(&self, vault: &str, seed: &Seed, stores: &[String]) -> Side {
         Side {
             name: "eso-recovery",
@@ -400,10 +421,6 @@ fn eso_recovery_against_the_shell_peer() {
         audit: true,
         ..Options::default()
     });
-    let setup = Setup {
-        cp: &cp,
-        scratch: scratch.path(),
-    };
     // In front of the API server for one untimed run of each cell: the connections a run opens.
     let api_port = cp
         .server
@@ -412,6 +429,11 @@ fn eso_recovery_against_the_shell_peer() {
         .and_then(|p| p.parse().ok())
         .expect("the API server's port");
     let relay = Relay::start(api_port);
+    let setup = Setup {
+        cp: &cp,
+        scratch: scratch.path(),
+        relay: &relay,
+    };
     let bao = OpenBao::dev();
     let sealed = OpenBao::dev();
     sealed.seal();
@@ -423,64 +445,20 @@ fn eso_recovery_against_the_shell_peer() {
         "| path | eso-recovery wall ms, median (min–max) | peer wall ms, median (min–max) | ratio | CPU ms eso / peer | peak RSS MiB eso / peer | API requests eso / peer | API connections (TLS) eso / peer |".to_string(),
         "|---|---|---|---|---|---|---|---|".to_string(),
     ];
-    let eso_prep = || {};
-    let peer_prep = || setup.wipe_cache();
 
     // 1. Vault sealed, store degraded: both exit after the health check.
     seed.set_store(&cp, false);
-    let e = bench(
-        &cp,
-        &relay,
-        &setup.eso(&sealed.addr, &seed, &stores),
-        RUNS,
-        &eso_prep,
-    );
-    let p = bench(
-        &cp,
-        &relay,
-        &setup.peer(&sealed.addr, &seed, &stores),
-        RUNS,
-        &peer_prep,
-    );
+    let (e, p) = setup.both(&sealed.addr, &seed, &stores, RUNS, &|| {});
     table.push(row("Vault sealed", &e, &p));
 
     // 2. Healthy: the every-minute path.
     seed.set_store(&cp, true);
-    let e = bench(
-        &cp,
-        &relay,
-        &setup.eso(&bao.addr, &seed, &stores),
-        RUNS,
-        &eso_prep,
-    );
-    let p = bench(
-        &cp,
-        &relay,
-        &setup.peer(&bao.addr, &seed, &stores),
-        RUNS,
-        &peer_prep,
-    );
+    let (e, p) = setup.both(&bao.addr, &seed, &stores, RUNS, &|| {});
     table.push(row("healthy", &e, &p));
 
     // 3. Degraded: every run restarts the three Deployments.
     seed.set_store(&cp, false);
-    let e = bench(
-        &cp,
-        &relay,
-        &setup.eso(&bao.addr, &seed, &stores),
-        RUNS,
-        &|| setup.settle(&seed),
-    );
-    let p = bench(
-        &cp,
-        &relay,
-        &setup.peer(&bao.addr, &seed, &stores),
-        RUNS,
-        &|| {
-            setup.settle(&seed);
-            setup.wipe_cache();
-        },
-    );
+    let (e, p) = setup.both(&bao.addr, &seed, &stores, RUNS, &|| setup.settle(&seed));
     table.push(row("restart (3 Deployments)", &e, &p));
     println!("\n{}", table.join("\n"));
     bench_docs::publish(
@@ -510,23 +488,9 @@ fn eso_recovery_against_the_shell_peer() {
         seed.set_store(&cp, false);
         setup.settle(&seed);
         let stores = vec![seed.store.clone()];
-        let e = bench(
-            &cp,
-            &relay,
-            &setup.eso(&bao.addr, &seed, &stores),
-            SCALING_RUNS,
-            &|| setup.settle(&seed),
-        );
-        let p = bench(
-            &cp,
-            &relay,
-            &setup.peer(&bao.addr, &seed, &stores),
-            SCALING_RUNS,
-            &|| {
-                setup.settle(&seed);
-                setup.wipe_cache();
-            },
-        );
+        let (e, p) = setup.both(&bao.addr, &seed, &stores, SCALING_RUNS, &|| {
+            setup.settle(&seed)
+        });
         scaling.push(format!(
             "| restart, {n} Deployments | {} | {} | {:.3} | {} / {} |",
             ms(e.wall.1),
@@ -538,20 +502,7 @@ fn eso_recovery_against_the_shell_peer() {
     }
     for &n in store_counts {
         let stores = ready_stores(&cp, &format!("many-{n}"), n);
-        let e = bench(
-            &cp,
-            &relay,
-            &setup.eso(&bao.addr, &seed, &stores),
-            SCALING_RUNS,
-            &eso_prep,
-        );
-        let p = bench(
-            &cp,
-            &relay,
-            &setup.peer(&bao.addr, &seed, &stores),
-            SCALING_RUNS,
-            &peer_prep,
-        );
+        let (e, p) = setup.both(&bao.addr, &seed, &stores, SCALING_RUNS, &|| {});
         scaling.push(format!(
             "| healthy, {n} stores | {} | {} | {:.3} | {} / {} |",
             ms(e.wall.1),
@@ -598,7 +549,7 @@ fn eso_recovery_against_the_shell_peer() {
             Some(n as u64 + 1),
             "the run did not list the ExternalSecrets: {listed}"
         );
-        let e = bench(&cp, &relay, &side, RUNS, &eso_prep);
+        let e = bench(&cp, &relay, &side, RUNS, &|| {});
         listing.push(format!(
             "| Vault active < 14 min, store Ready: {n} ExternalSecrets (+1) listed, none stuck | {} ({}–{}) | {} | {:.1} | {} |",
             ms(e.wall.1),

@@ -49,6 +49,18 @@ fn render_as(cp: &ControlPlane, release: &str, extra: &[&str]) -> BTreeMap<Strin
     keyed(objects(cp, &String::from_utf8_lossy(&out.stdout)))
 }
 
+/// `helm template` with `values` written to `file` (what `-f` reads).
+fn template_with(file: &Path, values: &str) -> std::process::Output {
+    std::fs::write(file, values).unwrap();
+    helm(&[
+        "template",
+        "eso-recovery",
+        &chart(),
+        "-f",
+        &file.display().to_string(),
+    ])
+}
+
 /// Objects by `Kind/namespace/name`, with the labels only Helm adds taken out and each
 /// container's env as a name → value map (so a new variable is one change, not a shift).
 fn keyed(objects: Vec<Value>) -> BTreeMap<String, Value> {
@@ -473,15 +485,7 @@ fn bad_values_are_refused_naming_the_key() {
         ("vaultCA:\n  secret: {name: vault-tls}\n", "key"),
     ];
     for (i, (values, key)) in cases.iter().enumerate() {
-        let file: &Path = &dir.path().join(format!("bad-{i}.yaml"));
-        std::fs::write(file, values).unwrap();
-        let out = helm(&[
-            "template",
-            "eso-recovery",
-            &chart(),
-            "-f",
-            &file.display().to_string(),
-        ]);
+        let out = template_with(&dir.path().join(format!("bad-{i}.yaml")), values);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{values:?} was accepted");
         assert!(
@@ -537,17 +541,10 @@ fn every_duration_the_schema_accepts_the_binary_accepts_and_the_reverse() {
     let mut disagree = Vec::new();
     for (i, d) in corpus.iter().enumerate() {
         let binary = eso_recovery::cli::parse_duration(d).is_ok();
-        let file = dir.path().join(format!("d-{i}.yaml"));
-        std::fs::write(&file, format!("config:\n  cooldown: {}\n", json!(d))).unwrap();
-        let chart = helm(&[
-            "template",
-            "eso-recovery",
-            &chart(),
-            "-f",
-            &file.display().to_string(),
-        ])
-        .status
-        .success();
+        let values = format!("config:\n  cooldown: {}\n", json!(d));
+        let chart = template_with(&dir.path().join(format!("d-{i}.yaml")), &values)
+            .status
+            .success();
         if chart != binary {
             disagree.push(format!("{d:?}: the chart {chart}, the binary {binary}"));
         }
