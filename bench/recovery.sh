@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench-recovery`: seconds from "Vault ready" until the Secret holds Vault's value again,
 # after a 3-minute seal, a 6-minute outage (Vault's container killed, back sealed) and a 3-minute
-# cut path (the node's packet filter), on real nodes (tests/bench_recovery.rs) with ESO v2.9.0
+# cut path (the node's packet filter), on real nodes (tests/bench_recovery/) with ESO v2.9.0
 # (ESO_BENCH_ESO=0.16.2 for the oldest supported): ESO alone; eso-recovery's CronJob ticking by
 # itself, restarting ESO single, in HA with its default 15 s lease and with a 5 s one; and
 # resyncing ESO single and in HA; one node each, Vault back 10 and 50 s after a tick, with the
