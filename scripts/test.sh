@@ -92,8 +92,8 @@ node_lane() {
 }
 other_lane() {
   local targets=(--lib --bins) t
-  for t in tests/*.rs; do
-    t=$(basename "$t" .rs)
+  for t in tests/*.rs tests/*/main.rs; do
+    case $t in */main.rs) t=$(basename "$(dirname "$t")") ;; *) t=$(basename "$t" .rs) ;; esac
     case $t in node | release) ;; *) targets+=(--test "$t") ;; esac
   done
   cargo test --locked "${targets[@]}"
