@@ -23,8 +23,9 @@
 //! On process stacks (`ESO_BENCH_ONLY=processes`): each cell its own stack (control plane,
 //! OpenBao on raft, ESO's real controller with the kubelet stand-in), up to
 //! `ESO_BENCH_PARALLEL` (default 8) at once, for the comparison with the shell CronJob peer
-//! (`bench/peer.sh`): the tools tick from the harness as a per-minute CronJob does, one at a
-//! time (`concurrencyPolicy: Forbid`), eso-recovery with the CronJob's own environment, Vault
+//! (`bench/peer.sh`): the tools tick from the harness as the chart's per-minute CronJob does
+//! (`concurrencyPolicy: Allow`: a tick starts a run even while the last one awaits Vault),
+//! eso-recovery with the CronJob's own environment, Vault
 //! back at six phases of the minute; ESO's process is stopped while the password is written.
 //! A scale row: 1,000 ExternalSecrets on the store, all failed during a seal (a force-sync each,
 //! the seal on), for ESO alone and eso-recovery: the time until the last is synced, and the

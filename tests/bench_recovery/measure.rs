@@ -372,8 +372,9 @@ pub(super) fn run_cell(spec: Spec) -> Cell {
         logins: None,
         cost: None,
     };
-    // The tick whose run is still going on, as the CronJob's one active Job.
-    let mut running: Option<(f64, JoinHandle<String>)> = None;
+    // The ticks whose runs are still going on: as the chart's CronJob (`concurrencyPolicy:
+    // Allow`), a tick starts a run even while the last one awaits Vault.
+    let mut running: Vec<(f64, JoinHandle<String>)> = Vec::new();
     let mut ready_at: Option<Instant> = None;
     let poll = if spec.extra > 0 {
         Duration::from_secs(1)
@@ -391,19 +392,15 @@ pub(super) fn run_cell(spec: Spec) -> Cell {
             cell.ready = secs(at);
             ready_at = Some(at);
         }
-        if running.as_ref().is_some_and(|(_, h)| h.is_finished())
-            && let Some((t, h)) = running.take()
-        {
+        let (ended, going): (Vec<_>, Vec<_>) =
+            running.drain(..).partition(|(_, h)| h.is_finished());
+        running = going;
+        for (t, h) in ended {
             cell.ticks
                 .push((t, h.join().unwrap_or_else(|_| "panicked".into())));
         }
         if let Some(t) = next_tick.filter(|t| now >= *t) {
-            // concurrencyPolicy: Forbid — a tick while the last run goes on is skipped.
-            if running.is_none() {
-                running = Some((secs(now), tick(spec.arm, &stack, &env)));
-            } else {
-                cell.ticks.push((secs(now), "skipped (Forbid)".into()));
-            }
+            running.push((secs(now), tick(spec.arm, &stack, &env)));
             next_tick = Some(t + TICK_EVERY);
         }
         if cell.eso_restarted.is_none() && stack.eso.starts() > 1 {
@@ -416,7 +413,7 @@ pub(super) fn run_cell(spec: Spec) -> Cell {
         let gave_up = ready_at.is_some_and(|r| now > r + GIVE_UP);
         let counted = spec.extra == 0 || ready_at.is_some_and(|r| now > r + LOGIN_WINDOW);
         if (done && counted) || gave_up {
-            if let Some((t, h)) = running.take() {
+            for (t, h) in running.drain(..) {
                 cell.ticks
                     .push((t, h.join().unwrap_or_else(|_| "panicked".into())));
             }
