@@ -29,7 +29,6 @@ use crate::{errors::describe_api_error, kube_client::write_params, resync::RESYN
 pub const DEFAULT_LEASE_NAME: &str = "eso-recovery";
 
 /// The Lease that holds the record, by name, where every read and write of it goes.
-#[derive(Clone)]
 pub struct RecordLease {
     api: Api<Lease>,
     name: String,
