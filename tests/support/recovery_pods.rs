@@ -98,7 +98,17 @@ pub fn next_run(node: &Node, seen: &[String], phases: &[&str], limit: Duration) 
 pub fn finished(node: &Node, pod: &Value, limit: Duration) -> Value {
     let mut now = Value::Null;
     node.wait_until(&format!("the run {} ending", name(pod)), limit, || {
-        now = node.cp.get_json(&["pod", &name(pod), "-n", "security"]);
+        let out =
+            node.cp
+                .kubectl_output(&["get", "-o", "json", "pod", &name(pod), "-n", "security"]);
+        assert!(
+            out.status.success(),
+            "the run {} is gone before it was seen ending (did the CronJob's history limit \
+             delete its Job?): {}",
+            name(pod),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        now = serde_json::from_slice(&out.stdout).expect("kubectl get pod -o json");
         ["Succeeded", "Failed"]
             .iter()
             .any(|ph| now["status"]["phase"] == *ph)
