@@ -48,6 +48,8 @@ fi
 "$tools/bin/cargo-cyclonedx" cyclonedx --quiet --format json --spec-version 1.5 \
   --target x86_64-unknown-linux-gnu --no-build-deps --override-filename eso-recovery-sbom >&2
 mv eso-recovery-sbom.json "$dist/eso-recovery-$tag.cdx.json"
+# It writes one beside every workspace member's Cargo.toml; the test harness ships nothing.
+rm -f tests/harness/eso-recovery-sbom.json
 
 step "image index, linux/amd64 and linux/arm64 (buildah)"
 cp "$(scripts/build-image.sh amd64 arm64)" "$dist/eso-recovery-$tag.oci.tar"

@@ -87,7 +87,7 @@ scripts/scan.sh "$helm_bin"
 
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "tests: the build, then two lanes: [node_lane] the node tests and the release's, [other_lane] every other target"
 cargo test --locked --all-targets --no-run

@@ -3,8 +3,6 @@
 //! 0-replica Deployments) and the same real OpenBao, in the same run. Not part of the suite:
 //! `make bench` runs it and prints the tables for docs/benchmarks.md. Figures, no thresholds.
 
-mod support;
-
 use std::{
     os::unix::process::ExitStatusExt,
     path::{Path, PathBuf},
@@ -12,15 +10,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::json;
-use support::{
-    bench_docs,
-    controlplane::{ControlPlane, Options, bins, repo},
-    many::{Many, create_external_secrets},
-    openbao::OpenBao,
-    relay::Relay,
-    seed::Seed,
+use harness::{
+    process::controlplane::{ControlPlane, Options, bins},
+    process::many::{Many, create_external_secrets},
+    process::openbao::OpenBao,
+    process::seed::Seed,
+    standin::relay::Relay,
+    tools::bench_docs,
+    tools::repo::repo,
 };
+use serde_json::json;
 
 /// Timed runs per side and path in the main table.
 const RUNS: usize = 15;
@@ -332,7 +331,7 @@ impl Setup<'_> {
     /// Waits until the controller manager has observed every Deployment's latest generation.
     fn settle(&self, seed: &Seed) {
         let template = "{{range .items}}{{if lt .status.observedGeneration .metadata.generation}}x{{end}}{{end}}";
-        support::procs::wait_until("rollouts observed", Duration::from_secs(60), || {
+        harness::tools::procs::wait_until("rollouts observed", Duration::from_secs(60), || {
             let out = self.cp.kubectl(&[
                 "get",
                 "deployments",
@@ -347,7 +346,7 @@ impl Setup<'_> {
 }
 
 fn seed_with(cp: &ControlPlane, namespace: &str, deployments: usize) -> Seed {
-    let mut names: Vec<String> = support::seed::DEPLOYMENTS
+    let mut names: Vec<String> = harness::process::seed::DEPLOYMENTS
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -602,11 +601,11 @@ fn eso_recovery_against_the_shell_peer() {
         libs.join(", ")
     );
     // The image, built from the Dockerfile by buildah.
-    let image = support::image::built();
+    let image = harness::tools::image::built();
     println!(
         "image (the Dockerfile, built by buildah: the static binary and {}): {:.2} MiB pushed, {:.2} MiB unpacked",
         image.files().join(", "),
         image.compressed as f64 / 1048576.0,
-        support::image::size(image.rootfs()) as f64 / 1048576.0
+        harness::tools::image::size(image.rootfs()) as f64 / 1048576.0
     );
 }

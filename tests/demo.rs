@@ -5,22 +5,20 @@
 //! container killed, back sealed), unseals, and shows what an operator would see with kubectl.
 //! Not part of the suite (it narrates rather than asserts much): `make demo`.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use support::{
-    controlplane::ControlPlane,
-    eso_version::EsoVersion,
+use harness::{
     node::Node,
-    node_stack::NodeStack,
-    outage::Outage,
-    procs::wait_until,
-    recovery_pods::{name, next_run, runs, the_one_that_acted},
-    seed::Seed,
-    stack::FIRST_PASSWORD,
+    node::recovery_pods::{name, next_run, runs, the_one_that_acted},
+    node::stack::NodeStack,
+    process::controlplane::ControlPlane,
+    process::seed::Seed,
+    process::stack::FIRST_PASSWORD,
+    tools::eso_version::EsoVersion,
+    tools::outage::Outage,
+    tools::procs::wait_until,
 };
+use serde_json::Value;
 
 fn say(text: &str) {
     println!("\n\x1b[1m▶ {text}\x1b[0m");

@@ -3,15 +3,15 @@
 //! in-process Kubernetes stand-in for the API faults a real server cannot produce on demand.
 //! In every test the store is degraded, so a wrong "ready" would show as a restart.
 
-mod support;
-
 use std::time::Duration;
 
-use support::{
-    Run, eso, expect,
-    fake_api::{FakeApi, store},
-    fake_vault::{ACTIVE, Answer, FakeVault},
-    openbao::OpenBao,
+use harness::{
+    process::openbao::OpenBao,
+    run::Run,
+    run::eso,
+    run::expect,
+    standin::fake_api::{FakeApi, store},
+    standin::fake_vault::{ACTIVE, Answer, FakeVault},
 };
 
 /// Runs against the stand-in API under `--timeout 10s` (unless `extra` sets another), and prints

@@ -4,18 +4,18 @@
 //! real kube-apiserver under Pod Security "restricted" whose identity is as least-privileged as
 //! the kustomize one.
 
-mod support;
-
 use std::{collections::BTreeMap, path::Path};
 
-use serde_json::{Value, json};
-use support::{
-    controlplane::{ControlPlane, repo},
-    eso, expect,
-    helm::{chart, helm, install},
-    openbao::OpenBao,
-    seed::Seed,
+use harness::{
+    process::controlplane::ControlPlane,
+    process::openbao::OpenBao,
+    process::seed::Seed,
+    run::eso,
+    run::expect,
+    tools::helm::{chart, helm, install},
+    tools::repo::repo,
 };
+use serde_json::{Value, json};
 
 /// YAML (one or more documents) to JSON objects, through kubectl's own decoder.
 fn objects(cp: &ControlPlane, yaml: &str) -> Vec<Value> {
@@ -338,7 +338,10 @@ fn each_value_changes_exactly_what_it_should() {
         pinned[cron]
             .pointer("/spec/jobTemplate/spec/template/spec/containers/0/image")
             .unwrap(),
-        &json!(format!("{}@{digest}", support::release::published_image()))
+        &json!(format!(
+            "{}@{digest}",
+            harness::tools::release::published_image()
+        ))
     );
 }
 

@@ -6,21 +6,20 @@
 //! /etc/hosts giving the names of the API server and Vault (what cluster DNS does). It must find
 //! the in-cluster config, resolve the names, verify both certificates and restart ESO.
 
-mod support;
-
 use std::{
     path::Path,
     process::{Command, Stdio},
 };
 
-use serde_json::Value;
-use support::{
-    controlplane::{ControlPlane, repo},
-    image::{Image, built, size},
-    openbao::OpenBao,
-    procs::free_port,
-    seed::Seed,
+use harness::{
+    process::controlplane::ControlPlane,
+    process::openbao::OpenBao,
+    process::seed::Seed,
+    tools::image::{Image, built, size},
+    tools::procs::free_port,
+    tools::repo::repo,
 };
+use serde_json::Value;
 
 const VAULT_NAME: &str = "vault.security.svc.cluster.local";
 const API_NAME: &str = "kubernetes.default.svc";

@@ -4,26 +4,24 @@
 //! through cluster DNS at the design's URL. The harness never starts the binary here; it
 //! watches the Jobs, their pods and their logs, as an operator would.
 
-mod support;
-
 use std::{
     ops::Range,
     time::{Duration, Instant},
 };
 
-use serde_json::Value;
-use support::{
-    eso_pods,
-    eso_version::EsoVersion,
-    image::built,
+use harness::{
     node::Node,
-    node_stack::NodeStack,
-    openbao::OpenBao,
-    outage::Outage,
-    procs::wait_until,
-    recovery_pods::{self, Strategy, name, next_run, runs, summary, the_one_that_acted},
-    seed::Seed,
+    node::eso_pods,
+    node::recovery_pods::{self, Strategy, name, next_run, runs, summary, the_one_that_acted},
+    node::stack::NodeStack,
+    process::openbao::OpenBao,
+    process::seed::Seed,
+    tools::eso_version::EsoVersion,
+    tools::image::built,
+    tools::outage::Outage,
+    tools::procs::wait_until,
 };
+use serde_json::Value;
 
 /// ESO retries a failed ExternalSecret 1, 3, 7, 15, 31, 63 and 127 s after its first failure
 /// (1 s doubling), and an attempt in flight when Vault returns (Vault's client retries a 503 for
@@ -269,7 +267,7 @@ mod on_eso_2_9 {
         let (logs, _) = the_one_that_acted(&node, &watching, "restarted");
         // From outside, as an operator runs it: the plugin with their kubeconfig and a port-forward
         // to Vault (the relay). ESO was just restarted: it would do nothing.
-        let (out, _path) = support::kubectl_plugin(
+        let (out, _path) = harness::run::kubectl_plugin(
             &node.cp.admin_kubeconfig,
             &[
                 "eso-recovery".into(),

@@ -2,15 +2,11 @@
 //! CRDs) and a real OpenBao. One control plane serves the whole file; tests that need the design's
 //! exact names (`security`, `k8s-secrets`) take turns, the others use their own namespace.
 
-mod support;
-
 use std::{path::Path, sync::Mutex, time::Duration};
 
-use support::{
-    controlplane::{ControlPlane, repo},
-    eso, expect, expect_error,
-    openbao::OpenBao,
-    seed::Seed,
+use harness::{
+    process::controlplane::ControlPlane, process::openbao::OpenBao, process::seed::Seed, run::eso,
+    run::expect, run::expect_error, tools::repo::repo,
 };
 
 /// Serialises the tests that use the design's own names.
@@ -79,7 +75,7 @@ fn admin(cp: &ControlPlane) -> Option<&Path> {
 }
 
 /// Runs eso-recovery as the admin against a seed and a Vault.
-fn run(cp: &ControlPlane, seed: &Seed, bao: &OpenBao, extra: &[&str]) -> support::Run {
+fn run(cp: &ControlPlane, seed: &Seed, bao: &OpenBao, extra: &[&str]) -> harness::run::Run {
     // A flag given in `extra` replaces the seed's (clap appends repeated list flags).
     let overridden = |a: &String| {
         extra
@@ -120,7 +116,7 @@ fn manifests_apply_cleanly_with_no_pod_security_warning() {
         cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"],
         format!(
             "{}:{}",
-            support::release::published_image(),
+            harness::tools::release::published_image(),
             env!("CARGO_PKG_VERSION")
         )
         .as_str()
@@ -472,7 +468,7 @@ fn wait_returns_when_recovered_and_fails_at_its_deadline() {
 
 #[test]
 fn a_restart_makes_a_real_rollout_with_the_controller_manager() {
-    if !support::controlplane::bins()
+    if !harness::process::controlplane::bins()
         .join("kube-controller-manager")
         .exists()
     {
@@ -491,7 +487,7 @@ fn a_restart_makes_a_real_rollout_with_the_controller_manager() {
         let list = cp.get_json(&["replicasets", "-n", &seed.namespace]);
         list["items"].as_array().map_or(0, Vec::len)
     };
-    support::procs::wait_until("the first ReplicaSets", Duration::from_secs(60), || {
+    harness::tools::procs::wait_until("the first ReplicaSets", Duration::from_secs(60), || {
         replica_sets(&cp) == 3
     });
     // The deployment controller now owns the status; pods stay Pending (no kubelet), so the
@@ -500,7 +496,7 @@ fn a_restart_makes_a_real_rollout_with_the_controller_manager() {
     seed.set_store(&cp, false);
     let restart = run(&cp, &seed, &bao, &["--force"]);
     expect(&restart, 0, "restarted");
-    support::procs::wait_until(
+    harness::tools::procs::wait_until(
         "a second ReplicaSet per Deployment",
         Duration::from_secs(60),
         || replica_sets(&cp) == 6,
@@ -664,7 +660,7 @@ fn kubectl_finds_the_plugin_and_it_prints_the_text_summary() {
         format!("--vault-addr={}", bao.addr),
     ];
     args.extend(seed.args());
-    let (out, dir) = support::kubectl_plugin(&cp.admin_kubeconfig, &args);
+    let (out, dir) = harness::run::kubectl_plugin(&cp.admin_kubeconfig, &args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -678,7 +674,7 @@ fn kubectl_finds_the_plugin_and_it_prints_the_text_summary() {
     assert!(stderr.contains("INFO restarting"), "{stderr}");
     assert_eq!(seed.restarted_at(cp), vec![None, None, None]);
 
-    let help = std::process::Command::new(support::controlplane::bins().join("kubectl"))
+    let help = std::process::Command::new(harness::process::controlplane::bins().join("kubectl"))
         .args(["eso-recovery", "--help"])
         .env_clear()
         .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))

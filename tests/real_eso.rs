@@ -9,20 +9,19 @@
 //! own failure, a sealed Vault) run on v0.16.2 too, the oldest supported release: the module
 //! `on_eso_0_16` beside `on_eso_2_9`: each test's name says the release it ran.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use support::{
-    Run,
-    eso_version::EsoVersion,
-    expect, expect_error,
-    many::{Many, create_external_secrets},
-    procs::wait_until,
-    seed::Seed,
-    stack::{FIRST_PASSWORD, Parts, Stack},
+use harness::{
+    process::many::{Many, create_external_secrets},
+    process::seed::Seed,
+    process::stack::{FIRST_PASSWORD, Parts, Stack},
+    run::Run,
+    run::expect,
+    run::expect_error,
+    tools::eso_version::EsoVersion,
+    tools::procs::wait_until,
 };
+use serde_json::Value;
 
 /// When the unseal comes, counted from the ExternalSecret's first failure: in ESO's quiet stretch
 /// between its retries. ESO retries 1, 3, 7, 15, 31 and 63 s after that failure (1 s doubling),

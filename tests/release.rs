@@ -7,27 +7,26 @@
 //! under qemu. Every tool the test runs is kept off the network: a proxy that refuses stands in
 //! for everything but 127.0.0.1.
 
-mod support;
-
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
 };
 
 use base64::Engine;
-use serde_json::Value;
-use support::{
-    controlplane::{ControlPlane, bins, repo},
-    expect,
-    helm::{helm_bin, install},
-    image::platforms,
-    offline,
-    openbao::OpenBao,
-    registry::{Registry, release_tool},
-    release::{Dist, elf, metadata, published_image, repository, value},
-    run_program,
-    seed::Seed,
+use harness::{
+    process::controlplane::{ControlPlane, bins},
+    process::openbao::OpenBao,
+    process::registry::{Registry, release_tool},
+    process::seed::Seed,
+    run::expect,
+    run::run_program,
+    tools::helm::{helm_bin, install},
+    tools::image::platforms,
+    tools::procs::offline,
+    tools::release::{Dist, elf, metadata, published_image, repository, value},
+    tools::repo::repo,
 };
+use serde_json::Value;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const EM_X86_64: u16 = 0x3E;
@@ -230,14 +229,14 @@ fn dist_holds_static_binaries_archives_an_sbom_the_image_index_the_chart_and_the
     let arm64 = dist.binary("arm64");
     assert_eq!(
         elf(&amd64),
-        support::release::Elf {
+        harness::tools::release::Elf {
             machine: EM_X86_64,
             interpreter: false
         }
     );
     assert_eq!(
         elf(&arm64),
-        support::release::Elf {
+        harness::tools::release::Elf {
             machine: EM_AARCH64,
             interpreter: false
         }
@@ -641,7 +640,7 @@ fn krew_installs_the_plugin_from_its_archive_and_kubectl_runs_it() {
     let dist = Dist::built();
     let root = tempfile::tempdir().unwrap();
     let krew = |archive: &Path| {
-        let mut cmd = Command::new(support::controlplane::script("tests/krew/build.sh"));
+        let mut cmd = Command::new(harness::tools::repo::script("tests/krew/build.sh"));
         offline(&mut cmd, root.path())
             .env("KREW_ROOT", root.path().join("krew"))
             .arg("install")

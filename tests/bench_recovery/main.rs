@@ -37,9 +37,6 @@
 //! Not part of the suite: `make bench-recovery` runs it, prints the tables and writes the
 //! timeline picture docs/benchmarks.md shows. Figures, no thresholds.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod measure;
 mod picture;
 mod tables;
@@ -61,6 +58,23 @@ use std::{
 };
 
 use futures::{StreamExt, stream};
+use harness::{
+    node::Node,
+    node::eso_pods,
+    node::recovery_pods::{self, Strategy},
+    node::stack::NodeStack,
+    process::controlplane::bins,
+    process::kube_api::KubeApi,
+    process::many::{Many, create_external_secrets},
+    process::openbao::OpenBao,
+    process::seed::Seed,
+    process::stack::{Parts, Stack, ready_condition},
+    run::Run,
+    tools::bench_docs,
+    tools::eso_version::EsoVersion,
+    tools::outage::Outage,
+    tools::repo::repo,
+};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     coordination::v1::Lease,
@@ -72,21 +86,6 @@ use kube::{
     core::{ApiResource, DynamicObject, GroupVersionKind},
 };
 use serde_json::{Value, json};
-use support::{
-    Run, bench_docs,
-    controlplane::{bins, repo},
-    eso_pods,
-    eso_version::EsoVersion,
-    kube_api::KubeApi,
-    many::{Many, create_external_secrets},
-    node::Node,
-    node_stack::NodeStack,
-    openbao::OpenBao,
-    outage::Outage,
-    recovery_pods::{self, Strategy},
-    seed::Seed,
-    stack::{Parts, Stack, ready_condition},
-};
 
 /// The ExternalSecret's refreshInterval: short enough that a 3-minute seal is noticed (the
 /// design's `1h` would notice only the seals its refresh happens to fall in).

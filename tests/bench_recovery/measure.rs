@@ -257,7 +257,7 @@ pub(super) fn tick(arm: Arm, stack: &Stack, env: &[(String, String)]) -> JoinHan
             std::thread::spawn(move || {
                 let env: Vec<(&str, &str)> =
                     env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                let run: Run = support::eso(Some(&kubeconfig), &[], &env);
+                let run: Run = harness::run::eso(Some(&kubeconfig), &[], &env);
                 run.outcome().to_string()
             })
         }
@@ -298,7 +298,7 @@ pub(super) fn force_sync_all(stack: &Stack, n: usize) {
     api.block_on(stream::iter(0..n).for_each_concurrent(32, |i| {
         let (es, patch) = (es.clone(), patch.clone());
         async move {
-            let name = support::many::name(i);
+            let name = harness::process::many::name(i);
             es.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .unwrap_or_else(|e| panic!("force-syncing {name}: {e}"));
@@ -326,7 +326,7 @@ pub(super) fn run_cell(spec: Spec) -> Cell {
     let mut stack = Stack::start_with(bench_eso(), Seed::with_real_eso(None, ES_REFRESH), parts);
     if spec.extra > 0 {
         create_external_secrets(&stack.cp, &Many::like_the_design(), spec.extra);
-        support::procs::wait_until(
+        harness::tools::procs::wait_until(
             "ESO's first sync of the scale row's ExternalSecrets",
             Duration::from_secs(600),
             || {

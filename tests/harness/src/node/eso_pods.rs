@@ -1,13 +1,13 @@
 //! ESO as its own Helm chart installs it on the node: the controller, the webhook and the cert
 //! controller, one replica each (the chart's defaults), from an image of the node's
-//! [`EsoVersion`](super::eso_version::EsoVersion) built here. The chart is that release's own
+//! [`EsoVersion`](crate::tools::eso_version::EsoVersion) built here. The chart is that release's own
 //! (`tests/eso/build.sh` drops its optional bitwarden-sdk-server dependency, off by default, which
 //! lives in a registry this machine cannot reach). The CRDs are the control plane's (the same
 //! release's), so `installCRDs=false`; the image is the one thing set beyond that.
 
 use std::time::Duration;
 
-use super::{helm, image::scratch, node::Node};
+use crate::{node::Node, tools::helm, tools::image::scratch};
 
 /// ESO's three Deployments, as the chart names them for release `external-secrets`.
 pub const DEPLOYMENTS: [&str; 3] = [

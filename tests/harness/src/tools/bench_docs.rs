@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::controlplane::repo;
+use crate::tools::repo::repo;
 
 /// Puts `body` between `<!-- BEGIN name -->` and `<!-- END name -->` in docs/benchmarks.md,
 /// under a line that says when, where and with `command`. A document without the markers is

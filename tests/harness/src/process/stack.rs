@@ -7,15 +7,16 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use serde_json::{Value, json};
 
-use super::{
-    Run,
-    controlplane::{ControlPlane, Options, repo},
-    eso_controller::Eso,
-    eso_version::EsoVersion,
-    openbao::OpenBao,
-    procs::wait_until,
-    relay::Relay,
-    seed::Seed,
+use crate::{
+    process::controlplane::{ControlPlane, Options},
+    process::eso_controller::Eso,
+    process::openbao::OpenBao,
+    process::seed::Seed,
+    run::Run,
+    standin::relay::Relay,
+    tools::eso_version::EsoVersion,
+    tools::procs::wait_until,
+    tools::repo::repo,
 };
 
 /// The password Vault holds when a stack starts.
@@ -127,7 +128,7 @@ impl Stack {
 
     /// The Secret `db/postgres-secret`'s data, decoded; empty while it does not exist.
     pub fn secret_data(&self) -> BTreeMap<String, String> {
-        super::seed::secret_data(&self.cp)
+        crate::process::seed::secret_data(&self.cp)
     }
 
     /// The Secret's password now.
@@ -191,7 +192,7 @@ impl Stack {
     pub fn recover_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Run {
         let args = self.recovery_args(extra);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        super::eso(Some(&self.recovery_kubeconfig), &args, env)
+        crate::run::eso(Some(&self.recovery_kubeconfig), &args, env)
     }
 
     /// Starts a run as [`Stack::recover`] does and returns at once (an awaiting run that the
@@ -201,7 +202,7 @@ impl Stack {
         let kubeconfig = self.recovery_kubeconfig.clone();
         std::thread::spawn(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            super::eso(Some(&kubeconfig), &args, &[])
+            crate::run::eso(Some(&kubeconfig), &args, &[])
         })
     }
 

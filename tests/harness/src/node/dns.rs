@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use super::{
-    controlplane::script,
-    image::scratch,
+use crate::{
     node::{DNS_SERVICE_IP, Node},
+    tools::image::scratch,
+    tools::repo::script,
 };
 
 /// The port CoreDNS listens on inside its pod (unprivileged); the Service maps 53 to it.

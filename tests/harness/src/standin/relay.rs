@@ -19,7 +19,7 @@ use std::{
     thread::JoinHandle,
 };
 
-use super::{netns::Netns, procs::free_port};
+use crate::{node::netns::Netns, tools::procs::free_port};
 
 /// Opens the upstream side of one relayed connection.
 type Connect = Box<dyn Fn() -> io::Result<TcpStream> + Send>;

@@ -12,7 +12,7 @@ use std::{
 
 use serde_json::Value;
 
-use super::controlplane::{repo, script};
+use crate::tools::repo::{repo, script};
 
 /// The built image: its archive, its config and where its root filesystem is unpacked.
 pub struct Image {

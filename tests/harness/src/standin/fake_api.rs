@@ -58,7 +58,7 @@ impl FakeApi {
             let mut s = state.lock().unwrap();
             s.stores
                 .insert("k8s-secrets".into(), (200, store("k8s-secrets", "False")));
-            for d in super::seed::DEPLOYMENTS {
+            for d in crate::process::seed::DEPLOYMENTS {
                 s.deployments.insert(d.to_string(), deployment(d));
             }
         }

@@ -150,3 +150,15 @@ pub fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) 
     }
     panic!("{what}: not within {limit:?}");
 }
+
+/// `cmd` with no network beyond 127.0.0.1: every proxy variable points at a port that refuses,
+/// so a tool that tried to reach sigstore, GitHub or a module proxy fails instead.
+pub fn offline<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", home)
+        .env("TUF_ROOT", home.join("tuf"))
+        .env("HTTPS_PROXY", "http://127.0.0.1:1")
+        .env("HTTP_PROXY", "http://127.0.0.1:1")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+}

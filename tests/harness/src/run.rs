@@ -1,52 +1,31 @@
-//! Shared by the integration tests: real servers to run the built binary against, and the run
-//! helper. Each test binary uses only part of it.
-#![allow(dead_code)]
-
-pub mod bench_docs;
-pub mod controlplane;
-pub mod dns;
-pub mod eso_controller;
-pub mod eso_pods;
-pub mod eso_version;
-pub mod fake_api;
-pub mod fake_vault;
-pub mod helm;
-pub mod image;
-pub mod kube_api;
-pub mod many;
-pub mod netns;
-pub mod node;
-pub mod node_stack;
-pub mod openbao;
-pub mod outage;
-pub mod pki;
-pub mod procs;
-pub mod recovery_pods;
-pub mod registry;
-pub mod relay;
-pub mod release;
-pub mod seed;
-pub mod stack;
+//! The built `eso-recovery`, run as a person or a CronJob runs it: its exit code, what it printed
+//! and the summary line it ends with.
 
 use std::{
     io::Read,
-    path::Path,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
 
-/// `cmd` with no network beyond 127.0.0.1: every proxy variable points at a port that refuses,
-/// so a tool that tried to reach sigstore, GitHub or a module proxy fails instead.
-pub fn offline<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
-    cmd.env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", home)
-        .env("TUF_ROOT", home.join("tuf"))
-        .env("HTTPS_PROXY", "http://127.0.0.1:1")
-        .env("HTTP_PROXY", "http://127.0.0.1:1")
-        .env("NO_PROXY", "127.0.0.1,localhost")
+use crate::process::controlplane;
+
+/// The `eso-recovery` that Cargo built for this test process: beside the test binary's `deps/`
+/// folder (Cargo builds a package's binaries before its tests and benchmarks).
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's own path");
+    exe.ancestors()
+        .nth(2)
+        .map(|profile| profile.join("eso-recovery"))
+        .filter(|b| b.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no eso-recovery built beside {} (run the tests with cargo test)",
+                exe.display()
+            )
+        })
 }
 
 /// The result of one run of the built binary.
@@ -82,7 +61,7 @@ impl Run {
 /// Runs the built `eso-recovery` with only the environment given (plus PATH), JSON logs, and a
 /// hard limit of 90 s after which it is killed (a hang is then a test failure, not a stuck CI).
 pub fn eso(kubeconfig: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Run {
-    run_program(&[env!("CARGO_BIN_EXE_eso-recovery")], kubeconfig, args, env)
+    run_program(&[binary()], kubeconfig, args, env)
 }
 
 /// As [`eso`], for another build of it: `program` is the binary, or a runner and the binary
@@ -181,11 +160,7 @@ pub fn kubectl_plugin(
     args: &[String],
 ) -> (std::process::Output, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(
-        env!("CARGO_BIN_EXE_eso-recovery"),
-        dir.path().join("kubectl-eso_recovery"),
-    )
-    .unwrap();
+    std::os::unix::fs::symlink(binary(), dir.path().join("kubectl-eso_recovery")).unwrap();
     let path = format!(
         "{}:{}",
         dir.path().display(),

@@ -23,7 +23,7 @@ use std::{
     time::Duration,
 };
 
-use super::procs::{Proc, wait_until};
+use crate::tools::procs::{Proc, wait_until};
 
 /// The node's address on its only link (`eth0`, a veth whose peer is also inside: nothing leaves
 /// the namespace). The API server advertises it; the kubelet registers it.

@@ -2,8 +2,8 @@
 //! kube-controller-manager with all its controllers), kube-scheduler, containerd with runc
 //! (Debian's packages) and its own config, the CNI bridge and host-local plugins, the kubelet
 //! (cgroupfs on this machine's cgroup v1), kube-proxy (iptables) and cluster DNS (CoreDNS, as a
-//! pod: [`super::dns`]), all inside the namespaces of one [`Netns`]. eso-recovery's image is
-//! pulled, as a user's node pulls it: from a real registry ([`super::registry`]) in the node's
+//! pod: [`dns`]), all inside the namespaces of one [`Netns`]. eso-recovery's image is
+//! pulled, as a user's node pulls it: from a real registry ([`crate::process::registry`]) in the node's
 //! namespace, over plain HTTP as containerd's `hosts.toml` allows it. The harness's own parts'
 //! images (the sandbox's pause, built from the same module, CoreDNS, OpenBao, ESO) are imported
 //! from the OCI archives built here.
@@ -13,6 +13,12 @@
 //! lets anonymous requests in (only the API server, inside the namespace, can reach it), and the
 //! node's link leads nowhere: nothing outside the namespace is ever addressed.
 
+pub mod dns;
+pub mod eso_pods;
+pub mod netns;
+pub mod recovery_pods;
+pub mod stack;
+
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -20,13 +26,14 @@ use std::{
     time::Duration,
 };
 
-use super::{
-    controlplane::{ControlPlane, Options, bins, script},
-    eso_version::EsoVersion,
-    image::{Image, scratch},
-    netns::{NODE_IP, Netns},
-    procs::{Proc, wait_until},
-    registry::{self, Registry},
+use crate::{
+    node::netns::{NODE_IP, Netns},
+    process::controlplane::{ControlPlane, Options, bins},
+    process::registry::{self, Registry},
+    tools::eso_version::EsoVersion,
+    tools::image::{Image, scratch},
+    tools::procs::{Proc, wait_until},
+    tools::repo::script,
 };
 
 /// The node's name.
@@ -136,7 +143,7 @@ impl Node {
                 .stdout
                 == b"True"
         });
-        super::dns::deploy(&node);
+        crate::node::dns::deploy(&node);
         node
     }
 

@@ -12,38 +12,13 @@ use std::{
 
 use serde_json::Value;
 
-use super::{
-    eso_version::EsoVersion,
-    netns::{NODE_IP, Netns},
-    procs::{Proc, free_port, wait_until},
-    relay::Relay,
+use crate::{
+    node::netns::{NODE_IP, Netns},
+    standin::relay::Relay,
+    tools::eso_version::EsoVersion,
+    tools::procs::{Proc, free_port, wait_until},
+    tools::repo::script,
 };
-
-/// The repository root.
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs one of the build scripts (path from the repository root) and returns the path it printed.
-pub fn script(path: &str) -> PathBuf {
-    script_with(path, &[])
-}
-
-/// As [`script`], with arguments.
-pub fn script_with(path: &str, args: &[&str]) -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo().join(path))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {path}: {e}"));
-    assert!(
-        out.status.success(),
-        "{path} failed (Go and the module proxy are needed, or see the script for the override):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
-}
 
 /// The folder with etcd, kube-apiserver, kubectl (and kube-controller-manager).
 pub fn bins() -> PathBuf {
@@ -512,7 +487,7 @@ impl ControlPlane {
             api::{Patch, PatchParams},
             core::{ApiResource, DynamicObject, GroupVersionKind},
         };
-        let api = super::kube_api::KubeApi::new(kubeconfig);
+        let api = crate::process::kube_api::KubeApi::new(kubeconfig);
         let resource =
             |kind| ApiResource::from_gvk(&GroupVersionKind::gvk("external-secrets.io", "v1", kind));
         let es: Api<DynamicObject> =
@@ -816,7 +791,7 @@ fn write_pki(dir: &Path, node: bool) {
             "kubernetes.default.svc.cluster.local",
         ]);
     }
-    super::pki::Ca::new("eso-recovery test CA").write_server(dir, "server", &names);
+    crate::tools::pki::Ca::new("eso-recovery test CA").write_server(dir, "server", &names);
     let sa_key = KeyPair::generate().unwrap();
     std::fs::write(dir.join("sa-key.pem"), sa_key.serialize_pem()).unwrap();
     std::fs::write(dir.join("sa.pub"), sa_key.public_key_pem()).unwrap();

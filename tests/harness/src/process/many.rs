@@ -9,7 +9,7 @@ use kube::{
 };
 use serde_json::json;
 
-use super::{controlplane::ControlPlane, kube_api::KubeApi};
+use crate::{process::controlplane::ControlPlane, process::kube_api::KubeApi};
 
 /// The names [`create_external_secrets`] gives: `app-0000`, `app-0001`, …
 pub fn name(i: usize) -> String {

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{
-    helm::{self, chart},
-    image::built,
+use crate::{
     node::Node,
+    tools::helm::{self, chart},
+    tools::image::built,
 };
 
 /// The chart installed into `security` as a user installs it (plus `sets`, as `--set` takes

@@ -14,12 +14,12 @@ use std::{
 
 use tempfile::TempDir;
 
-use super::{
-    controlplane::script_with,
-    image::Image,
-    netns::Netns,
-    offline,
-    procs::{Proc, free_port, wait_until},
+use crate::{
+    node::netns::Netns,
+    tools::image::Image,
+    tools::procs::offline,
+    tools::procs::{Proc, free_port, wait_until},
+    tools::repo::script_with,
 };
 
 /// Where a node's registry listens, inside the node's network namespace (whose ports are all the

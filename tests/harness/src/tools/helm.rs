@@ -6,7 +6,7 @@ use std::{
     sync::OnceLock,
 };
 
-use super::controlplane::{repo, script};
+use crate::tools::repo::{repo, script};
 
 /// The helm binary, built once.
 pub fn helm_bin() -> PathBuf {

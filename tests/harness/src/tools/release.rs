@@ -7,7 +7,7 @@ use std::{
     sync::OnceLock,
 };
 
-use super::controlplane::{repo, script_with};
+use crate::tools::repo::{repo, script_with};
 
 /// A key of Cargo.toml's `[package.metadata.release]`, e.g. `image`.
 pub fn metadata(key: &str) -> String {
@@ -29,6 +29,13 @@ pub fn published_image() -> String {
 pub fn repository() -> String {
     let cargo = std::fs::read_to_string(repo().join("Cargo.toml")).expect("reading Cargo.toml");
     value(cargo.lines(), "repository").expect("Cargo.toml has a repository")
+}
+
+/// Cargo.toml's `version`: the product's (the harness is a crate of its own, so its
+/// `CARGO_PKG_VERSION` is not).
+pub fn version() -> String {
+    let cargo = std::fs::read_to_string(repo().join("Cargo.toml")).expect("reading Cargo.toml");
+    value(cargo.lines(), "version").expect("Cargo.toml has a version")
 }
 
 /// `key = "value"` (TOML) or `key: value` (YAML) among `lines`, unquoted.
@@ -53,7 +60,7 @@ impl Dist {
     pub fn built() -> &'static Dist {
         static DIST: OnceLock<Dist> = OnceLock::new();
         DIST.get_or_init(|| {
-            let version = env!("CARGO_PKG_VERSION").to_string();
+            let version = version();
             script_with("scripts/release.sh", &[&version]);
             Dist {
                 dir: repo().join("dist"),

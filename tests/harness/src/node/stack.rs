@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{
-    eso_pods,
+use crate::{
     node::Node,
-    openbao::OpenBao,
-    outage::Outage,
-    procs::wait_until,
-    recovery_pods,
-    seed::{Seed, secret_data},
-    stack::{FIRST_PASSWORD, ready_condition},
+    node::eso_pods,
+    node::recovery_pods,
+    process::openbao::OpenBao,
+    process::seed::{Seed, secret_data},
+    process::stack::{FIRST_PASSWORD, ready_condition},
+    tools::outage::Outage,
+    tools::procs::wait_until,
 };
 
 /// OpenBao's pod, as its Deployment labels it.

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::controlplane::ControlPlane;
+use crate::process::controlplane::ControlPlane;
 
 /// ESO's three Deployments, as the Helm chart names them.
 pub const DEPLOYMENTS: [&str; 3] = [
