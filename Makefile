@@ -1,5 +1,5 @@
 # Entry points; each is one script under scripts/.
-.PHONY: test demo bench bench-recovery controlplane eso image release
+.PHONY: test demo bench bench-recovery controlplane eso image release chart-docs
 
 test:            ## the whole suite, installing what it needs (what CI runs)
 	scripts/test.sh
@@ -24,3 +24,6 @@ image:           ## the container image, built offline by buildah into target/im
 
 release:         ## everything a tag publishes, built offline into dist/: make release VERSION=x.y.z
 	scripts/release.sh $(VERSION)
+
+chart-docs:      ## the chart's README, written by helm-docs from values.yaml's comments
+	scripts/chart-docs.sh

