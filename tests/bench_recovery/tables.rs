@@ -40,7 +40,8 @@ pub(super) fn table(cells: &[Cell]) -> String {
         .map(|c| (c.spec.place, c.spec.arm as u8, c.spec.tool()))
         .collect();
     tools.sort();
-    tools.dedup();
+    // One row per tool: the sweep's nodes share one.
+    tools.dedup_by(|a, b| a.2 == b.2);
     for outage in [Outage::ShortSeal, Outage::RestartedSealed, Outage::CutPath] {
         for (_, _, tool) in &tools {
             let mut these: Vec<&Cell> = cells
