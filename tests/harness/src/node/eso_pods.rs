@@ -104,10 +104,7 @@ pub fn install(node: &Node, namespace: &str, values: &[&str]) {
         format!("certController.image.tag={tag}"),
     ];
     sets.extend(values.iter().map(|v| v.to_string()));
-    let args: Vec<String> = sets
-        .into_iter()
-        .flat_map(|s| ["--set".to_string(), s])
-        .collect();
+    let args = helm::set_args(sets);
     let out = helm::install(
         &node.cp.admin_kubeconfig,
         "external-secrets",

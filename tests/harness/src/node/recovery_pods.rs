@@ -25,10 +25,7 @@ pub fn install(node: &Node, sets: &[&str]) -> String {
         format!("image.tag={tag}"),
     ];
     all.extend(sets.iter().map(|s| s.to_string()));
-    let args: Vec<String> = all
-        .into_iter()
-        .flat_map(|s| ["--set".to_string(), s])
-        .collect();
+    let args = helm::set_args(all);
     let out = helm::install(
         &node.cp.admin_kubeconfig,
         "eso-recovery",

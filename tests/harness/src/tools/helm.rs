@@ -35,6 +35,14 @@ pub fn helm(args: &[&str]) -> Output {
 }
 
 /// `helm install RELEASE CHART -n NAMESPACE` against the cluster of `kubeconfig`, with `extra`
+/// `--set KEY=VALUE` for each of `values`, as arguments for [`install`].
+pub fn set_args(values: impl IntoIterator<Item = String>) -> Vec<String> {
+    values
+        .into_iter()
+        .flat_map(|s| ["--set".to_string(), s])
+        .collect()
+}
+
 /// arguments (`--set k=v`, `--wait=false`).
 pub fn install(
     kubeconfig: &Path,
