@@ -51,9 +51,6 @@ pub fn main() -> ExitCode {
         }
     };
     logging::init(format, filter);
-    // One crypto provider for the whole process (kube's ring); a second would make rustls panic.
-    let _ =
-        rustls::crypto::CryptoProvider::install_default(rustls::crypto::ring::default_provider());
 
     let config = match cli.into_config() {
         Ok(c) => Config {

@@ -15,6 +15,7 @@ pub mod deployment;
 pub mod errors;
 pub mod events;
 pub mod externalsecret;
+pub mod https;
 pub mod kube_client;
 pub mod logging;
 pub mod record;

@@ -427,6 +427,30 @@ fn decision_table_against_the_real_api_server() {
 }
 
 #[test]
+fn a_kubeconfig_with_a_client_certificate_authenticates_and_a_stranger_is_refused() {
+    // kubeadm's, kind's and minikube's kubeconfigs name a client certificate and key: the
+    // on-call's laptop run presents it (eso-recovery's own TLS, src/kube_client/tls.rs).
+    let cp = ControlPlane::shared();
+    let seed = Seed::own("client-cert");
+    seed.apply(cp);
+    let bao = OpenBao::dev();
+    let mut args = seed.args();
+    args.push(format!("--vault-addr={}", bao.addr));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let on_call = cp.kubeconfig_with_client_cert("on-call", "system:masters", true);
+    expect(&eso(Some(&on_call), &args, &[]), 0, "store_healthy");
+
+    // Signed by a CA the API server does not trust: 401, exit 1, nothing done.
+    let stranger = cp.kubeconfig_with_client_cert("stranger", "system:masters", false);
+    expect_error(
+        &eso(Some(&stranger), &args, &[]),
+        1,
+        "store_read_failed",
+        "HTTP 401",
+    );
+}
+
+#[test]
 fn wait_returns_when_recovered_and_fails_at_its_deadline() {
     let cp = ControlPlane::shared();
     let seed = Seed::own("wait");

@@ -10,5 +10,5 @@ mod until_ready;
 pub use health::{VaultStatus, classify};
 pub use leader::{ActiveSince, parse_leader};
 pub use probe::VaultProbe;
-pub use tls::{VaultTls, provider};
+pub use tls::VaultTls;
 pub use until_ready::{ASK_EVERY, Awaited, LOG_EVERY, until_ready};

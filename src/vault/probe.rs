@@ -3,9 +3,13 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use url::Url;
 
 use super::{ActiveSince, VaultStatus, VaultTls, classify, parse_leader};
+use crate::https;
 
 /// The most of an answer's body that is read; a real one is under 1 KiB.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -13,14 +17,15 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// A ready-to-send health probe for one Vault address.
 #[derive(Debug, Clone)]
 pub struct VaultProbe {
-    client: reqwest::Client,
+    client: Client<https::Connector, Empty<Bytes>>,
+    timeout: Duration,
     url: Url,
     leader_url: Url,
 }
 
 impl VaultProbe {
-    /// Prepares the client. `timeout` bounds the whole request, body included: a SIGSTOPped Vault
-    /// still accepts TCP connections, so a connect timeout alone would wait forever.
+    /// Prepares the client. `timeout` bounds each whole request, body included: a SIGSTOPped
+    /// Vault still accepts TCP connections, so a connect timeout alone would wait forever.
     pub fn new(addr: &Url, tls: &VaultTls, timeout: Duration, standby_ok: bool) -> Result<Self> {
         let mut url = sys_url(addr, "health")?;
         let leader_url = sys_url(addr, "leader")?;
@@ -29,26 +34,25 @@ impl VaultProbe {
                 .append_pair("standbyok", "true")
                 .append_pair("perfstandbyok", "true");
         }
-        let tls_config = if url.scheme() == "https" {
-            tls.client_config()?
+        let (tls_config, server_name) = if url.scheme() == "https" {
+            (tls.client_config()?, tls.server_name()?)
         } else {
             // Plain HTTP: an empty trust store, so the system's is not read for nothing.
-            rustls::ClientConfig::builder_with_provider(super::provider())
+            let config = rustls::ClientConfig::builder_with_provider(https::provider())
                 .with_safe_default_protocol_versions()
                 .context("setting up the HTTP client for Vault")?
                 .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
+                .with_no_client_auth();
+            (config, None)
         };
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls_config)
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .no_proxy()
-            .user_agent(crate::kube_client::USER_AGENT)
-            .build()
-            .context("building the HTTP client for Vault")?;
+        let client = Client::builder(TokioExecutor::new()).build(https::connector(
+            tls_config,
+            server_name,
+            timeout,
+        ));
         Ok(Self {
             client,
+            timeout,
             url,
             leader_url,
         })
@@ -81,34 +85,38 @@ impl VaultProbe {
 
     /// One GET: the status code and at most [`MAX_BODY`] bytes of body, or why not.
     async fn get(&self, url: &Url) -> Result<(u16, Vec<u8>), String> {
-        let mut response = self
-            .client
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| describe(&e))?;
-        let code = response.status().as_u16();
-        let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_BODY {
-                        return Err(format!(
-                            "HTTP {code} with a body over {} KiB; not Vault's answer",
-                            MAX_BODY / 1024
-                        ));
-                    }
-                    body.extend_from_slice(&chunk);
+        let request = http::Request::get(url.as_str())
+            .header(http::header::USER_AGENT, crate::kube_client::USER_AGENT)
+            .body(Empty::new())
+            .map_err(|e| format!("building the request: {e}"))?;
+        let exchange = async {
+            let response = self.client.request(request).await.map_err(|e| {
+                let kind = if e.is_connect() {
+                    "cannot connect"
+                } else {
+                    "request failed"
+                };
+                match std::error::Error::source(&e) {
+                    Some(cause) => format!("{kind}: {}", crate::errors::chain(cause)),
+                    None => format!("{kind}: {e}"),
                 }
-                Ok(None) => return Ok((code, body)),
-                Err(e) => {
-                    return Err(format!(
-                        "HTTP {code}, then reading the body failed: {}",
-                        describe(&e)
-                    ));
-                }
+            })?;
+            let code = response.status().as_u16();
+            match Limited::new(response.into_body(), MAX_BODY).collect().await {
+                Ok(body) => Ok((code, body.to_bytes().to_vec())),
+                Err(e) if e.is::<LengthLimitError>() => Err(format!(
+                    "HTTP {code} with a body over {} KiB; not Vault's answer",
+                    MAX_BODY / 1024
+                )),
+                Err(e) => Err(format!(
+                    "HTTP {code}, then reading the body failed: {}",
+                    crate::errors::chain(e.as_ref())
+                )),
             }
-        }
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .unwrap_or_else(|_| Err(format!("timed out after {:?}", self.timeout)))
     }
 }
 
@@ -121,22 +129,6 @@ fn sys_url(addr: &Url, endpoint: &str) -> Result<Url> {
         .pop_if_empty()
         .extend(["v1", "sys", endpoint]);
     Ok(url)
-}
-
-/// A one-line cause for a transport error, with the root cause a person can act on
-/// ("connection refused", "invalid peer certificate: UnknownIssuer", "dns error …").
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    match std::error::Error::source(e) {
-        Some(cause) => format!("{kind}: {}", crate::errors::chain(cause)),
-        None => kind.to_string(),
-    }
 }
 
 #[cfg(test)]

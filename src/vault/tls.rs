@@ -8,13 +8,8 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use rustls::{
-    ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
-    client::{
-        WebPkiServerVerifier,
-        danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
-    },
-    crypto::CryptoProvider,
-    pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
+    ClientConfig, RootCertStore,
+    pki_types::{CertificateDer, ServerName, pem::PemObject},
 };
 
 /// How Vault's server certificate is verified.
@@ -30,58 +25,42 @@ pub struct VaultTls {
     pub server_name: Option<String>,
 }
 
-/// The process-wide crypto provider: ring, the one kube uses too.
-pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 impl VaultTls {
     /// Builds the rustls configuration. The system trust store is read only when no CA is given,
     /// since reading it costs a few milliseconds on every run.
     pub fn client_config(&self) -> Result<ClientConfig> {
-        let provider = provider();
+        let provider = crate::https::provider();
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .context("setting up TLS for Vault")?;
-        let verifier: Arc<dyn ServerCertVerifier> = if self.skip_verify {
-            Arc::new(AcceptAny(provider))
+        let config = if self.skip_verify {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(crate::https::AcceptAny(provider)))
         } else {
-            let roots = Arc::new(self.roots()?);
-            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
-                .build()
-                .context("setting up Vault certificate verification")?;
-            match &self.server_name {
-                Some(name) => Arc::new(FixedName {
-                    name: ServerName::try_from(name.clone()).with_context(|| {
-                        format!(
-                            "--vault-tls-server-name {name:?} is not a valid DNS name or IP address"
-                        )
-                    })?,
-                    inner: webpki,
-                }),
-                None => webpki,
-            }
+            builder.with_root_certificates(self.roots()?)
         };
-        let mut config = builder
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(config)
+        Ok(config.with_no_client_auth())
+    }
+
+    /// `VAULT_TLS_SERVER_NAME`: the name sent and verified instead of the URL's host.
+    pub fn server_name(&self) -> Result<Option<ServerName<'static>>> {
+        self.server_name
+            .as_ref()
+            .map(|name| {
+                ServerName::try_from(name.clone()).with_context(|| {
+                    format!(
+                        "--vault-tls-server-name {name:?} is not a valid DNS name or IP address"
+                    )
+                })
+            })
+            .transpose()
     }
 
     fn roots(&self) -> Result<RootCertStore> {
         let mut store = RootCertStore::empty();
         if self.ca_cert.is_none() && self.ca_path.is_none() {
-            let found = rustls_native_certs::load_native_certs();
-            let (added, _) = store.add_parsable_certificates(found.certs);
-            if added == 0 {
-                bail!(
-                    "no system CA certificates found to verify Vault ({} errors); set --vault-cacert",
-                    found.errors.len()
-                );
-            }
-            return Ok(store);
+            return crate::https::system_roots("Vault", "--vault-cacert");
         }
         if let Some(file) = &self.ca_cert {
             add_pem_file(&mut store, file, "--vault-cacert")?;
@@ -122,98 +101,6 @@ fn add_pem_file(store: &mut RootCertStore, file: &Path, flag: &str) -> Result<()
         })?;
     }
     Ok(())
-}
-
-/// Verifies against a fixed name (`VAULT_TLS_SERVER_NAME`) instead of the URL's host.
-#[derive(Debug)]
-struct FixedName {
-    name: ServerName<'static>,
-    inner: Arc<WebPkiServerVerifier>,
-}
-
-impl ServerCertVerifier for FixedName {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// `VAULT_SKIP_VERIFY`: accepts any certificate but still checks the handshake signatures.
-#[derive(Debug)]
-struct AcceptAny(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]

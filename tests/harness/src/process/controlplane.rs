@@ -16,6 +16,7 @@ use crate::{
     node::netns::{NODE_IP, Netns},
     standin::relay::Relay,
     tools::eso_version::EsoVersion,
+    tools::pki::Ca,
     tools::procs::{Proc, free_port, wait_until},
     tools::repo::script,
 };
@@ -83,6 +84,8 @@ pub struct ControlPlane {
     pub ca: PathBuf,
     /// A kubeconfig for the admin.
     pub admin_kubeconfig: PathBuf,
+    /// The CA the API server trusts for client certificates (the one that signed its own).
+    client_ca: Ca,
     etcd: Mutex<Option<Proc>>,
     apiserver: Mutex<Option<Proc>>,
     controller_manager: Mutex<Option<Proc>>,
@@ -149,7 +152,7 @@ impl ControlPlane {
             .tempdir()
             .unwrap();
         let dir = tmp.path().to_path_buf();
-        write_pki(&dir, options.node.is_some());
+        let client_ca = write_pki(&dir, options.node.is_some());
         let t0 = Instant::now();
         let command = |program: PathBuf| match &options.node {
             Some(netns) => netns.command(program),
@@ -244,7 +247,12 @@ impl ControlPlane {
         );
 
         let admin_kubeconfig = dir.join("admin.kubeconfig");
-        write_kubeconfig(&admin_kubeconfig, &server, &dir.join("ca.pem"), ADMIN_TOKEN);
+        write_kubeconfig(
+            &admin_kubeconfig,
+            &server,
+            &dir.join("ca.pem"),
+            &format!("token: {ADMIN_TOKEN}"),
+        );
         let relay = options
             .node
             .as_ref()
@@ -255,6 +263,7 @@ impl ControlPlane {
             server,
             ca: dir.join("ca.pem"),
             admin_kubeconfig,
+            client_ca,
             etcd: Mutex::new(Some(etcd)),
             apiserver: Mutex::new(Some(apiserver)),
             controller_manager: Mutex::new(None),
@@ -756,29 +765,59 @@ impl ControlPlane {
         let path = self
             .dir
             .join(format!("{namespace}-{service_account}.kubeconfig"));
-        write_kubeconfig(&path, &self.server, &self.ca, token.trim());
+        write_kubeconfig(
+            &path,
+            &self.server,
+            &self.ca,
+            &format!("token: {}", token.trim()),
+        );
+        path
+    }
+
+    /// A kubeconfig whose user is a client certificate for `user` in `group`, by file paths
+    /// (`client-certificate`, `client-key`), as kubeadm's, kind's and minikube's are; with
+    /// `trusted` false, one the API server's CA did not sign (401).
+    pub fn kubeconfig_with_client_cert(&self, user: &str, group: &str, trusted: bool) -> PathBuf {
+        let stem = format!("client-{user}");
+        let (untrusted, ca) = (
+            Ca::new("a CA the API server does not know"),
+            &self.client_ca,
+        );
+        (if trusted { ca } else { &untrusted }).write_client(&self.dir, &stem, user, group);
+        let path = self.dir.join(format!("{stem}.kubeconfig"));
+        let (cert, key) = (
+            self.dir.join(format!("{stem}.pem")),
+            self.dir.join(format!("{stem}-key.pem")),
+        );
+        let credential = format!(
+            "client-certificate: {}\n    client-key: {}",
+            cert.display(),
+            key.display()
+        );
+        write_kubeconfig(&path, &self.server, &self.ca, &credential);
         path
     }
 
     /// A kubeconfig with a token the API server does not know (401).
     pub fn kubeconfig_with_bad_token(&self) -> PathBuf {
         let path = self.dir.join("bad-token.kubeconfig");
-        write_kubeconfig(&path, &self.server, &self.ca, "not-a-valid-token");
+        write_kubeconfig(&path, &self.server, &self.ca, "token: not-a-valid-token");
         path
     }
 }
 
-fn write_kubeconfig(path: &Path, server: &str, ca: &Path, token: &str) {
+/// A kubeconfig for `server` whose user's fields are `credential` (YAML at the user's indent).
+fn write_kubeconfig(path: &Path, server: &str, ca: &Path, credential: &str) {
     let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\nusers:\n- name: user\n  user:\n    token: {token}\ncontexts:\n- name: local\n  context:\n    cluster: local\n    user: user\ncurrent-context: local\n",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\nusers:\n- name: user\n  user:\n    {credential}\ncontexts:\n- name: local\n  context:\n    cluster: local\n    user: user\ncurrent-context: local\n",
         ca = ca.display()
     );
     std::fs::write(path, text).unwrap();
 }
 
 /// A CA, the API server's certificate for 127.0.0.1/localhost, the service-account signing key
-/// and the static admin token.
-fn write_pki(dir: &Path, node: bool) {
+/// and the static admin token. Returns the CA, which also signs users' client certificates.
+fn write_pki(dir: &Path, node: bool) -> Ca {
     use rcgen::KeyPair;
     let mut names = vec!["127.0.0.1", "localhost", "kubernetes.default.svc"];
     if node {
@@ -791,7 +830,8 @@ fn write_pki(dir: &Path, node: bool) {
             "kubernetes.default.svc.cluster.local",
         ]);
     }
-    crate::tools::pki::Ca::new("eso-recovery test CA").write_server(dir, "server", &names);
+    let ca = Ca::new("eso-recovery test CA");
+    ca.write_server(dir, "server", &names);
     let sa_key = KeyPair::generate().unwrap();
     std::fs::write(dir.join("sa-key.pem"), sa_key.serialize_pem()).unwrap();
     std::fs::write(dir.join("sa.pub"), sa_key.public_key_pem()).unwrap();
@@ -801,4 +841,5 @@ fn write_pki(dir: &Path, node: bool) {
     )
     .unwrap();
     std::fs::create_dir_all(dir.join("certs")).unwrap();
+    ca
 }

@@ -18,7 +18,6 @@ pub struct KubeApi {
 impl KubeApi {
     /// Connects with `kubeconfig` through eso-recovery's own client setup.
     pub fn new(kubeconfig: &Path) -> KubeApi {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -1,18 +1,15 @@
 //! The Kubernetes client: in-cluster config in a pod, else the kubeconfig; always with timeouts
 //! (kube-rs has no default read timeout, and a hung API server must not hang the CronJob).
 //!
-//! The HTTP stack is kube's own (base URI, 429/503 retries, auth, headers) on a connector with
-//! `TCP_NODELAY`: without it a small PATCH or POST whose headers and body leave in two segments
-//! waits for the server's delayed ACK (about 40 ms) on every write — the bulk of a restart's time.
+//! The HTTP stack is kube's own (base URI, 429/503 retries, auth, headers) on the connector of
+//! [`crate::https`], with the TLS settings [`tls`] reads from the config.
+
+mod tls;
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hyper_timeout::TimeoutConnector;
-use hyper_util::{
-    client::legacy::{Client as HyperClient, connect::HttpConnector},
-    rt::TokioExecutor,
-};
+use hyper_util::{client::legacy::Client as HyperClient, rt::TokioExecutor};
 use kube::{
     Client,
     client::{ConfigExt, retry::RetryPolicy},
@@ -32,9 +29,6 @@ pub fn write_params(dry_run: bool) -> kube::api::PatchParams {
     };
     if dry_run { params.dry_run() } else { params }
 }
-
-/// The longest a TCP connect to the API server may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Builds the client. `--context` (or `kubeconfig_only`, the kubectl plugin) always means the
 /// kubeconfig; otherwise a pod's service account wins, as for every in-cluster controller.
@@ -72,28 +66,19 @@ pub fn client(config: &Config, timeout: Duration) -> Result<Client> {
         http::header::USER_AGENT,
         http::HeaderValue::from_static(USER_AGENT),
     ));
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(CONNECT_TIMEOUT.min(timeout)));
-    let https = config
-        .rustls_https_connector_with_connector(http)
-        .context("setting up TLS for the Kubernetes API")?;
-    let mut connector = TimeoutConnector::new(https);
-    connector.set_connect_timeout(Some(CONNECT_TIMEOUT.min(timeout)));
-    connector.set_read_timeout(Some(timeout));
-    connector.set_write_timeout(Some(timeout));
-    // Count the read timeout from each request, not from when a pooled connection went idle.
-    connector.set_reset_reader_on_write(true);
+    let auth = config
+        .auth_layer()
+        .context("setting up Kubernetes authentication")?;
+    // An exec plugin with no auth layer gave a client certificate instead of a token.
+    let exec_cert = config.auth_info.exec.is_some() && auth.is_none();
+    let (tls_config, server_name) =
+        tls::settings(&config, exec_cert).context("setting up TLS for the Kubernetes API")?;
+    let connector = crate::https::connector(tls_config, server_name, timeout);
     let hyper = HyperClient::builder(TokioExecutor::new()).build(connector);
     let service = ServiceBuilder::new()
         .layer(config.base_uri_layer())
         .layer(RetryLayer::new(RetryPolicy::server_retry()))
-        .option_layer(
-            config
-                .auth_layer()
-                .context("setting up Kubernetes authentication")?,
-        )
+        .option_layer(auth)
         .layer(
             config
                 .extra_headers_layer()
