@@ -3,13 +3,18 @@
 # release workflow runs the same). VERSION is first written into every file that states it
 # (scripts/set-version.sh: a no-op when the checkout already says it, as a tagged one does).
 #   eso-recovery-vV-linux-{amd64,arm64}         static binaries (scripts/build-static.sh)
-#   eso-recovery-vV-linux-{amd64,arm64}.tar.gz  each binary with LICENSE and README.md
-#   eso-recovery-vV.cdx.json                    CycloneDX SBOM of the Rust dependencies
+#   eso-recovery-vV-darwin-{amd64,arm64}        the kubectl plugin for macOS laptops
+#   eso-recovery-vV-{linux,darwin}-*.tar.gz     each binary with LICENSE and README.md
+#   eso-recovery-vV-windows-amd64.exe           the kubectl plugin for Windows laptops
+#   eso-recovery-vV-windows-amd64.zip           eso-recovery.exe with LICENSE and README.md
+#   eso-recovery-vV.cdx.json                    CycloneDX SBOM of the Rust dependencies (linux)
+#   eso-recovery-vV-{darwin,windows-amd64}.cdx.json  the same for the macOS and Windows builds
 #   eso-recovery-vV.oci.tar                     the image index, amd64 and arm64 (scripts/build-image.sh)
 #   eso-recovery-V.tgz                          the Helm chart, version and appVersion V
 #   eso-recovery.yaml                           the krew manifest (.krew.yaml) with the archives' URLs and sha256s
 #   checksums.txt                               sha256 of each file above
-# The archives are reproducible: sorted members, owner 0, mtime of the commit, gzip with no name.
+# The archives are reproducible: sorted members, owner 0, mtime of the commit, gzip with no name
+# (the zip: the same, deflated at level 9, the commit's time as each member's).
 # Usage: scripts/release.sh VERSION
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,10 +30,10 @@ step() { printf '==> %s (%ss)\n' "$*" "$(( $(date +%s) - start ))" >&2; }
 
 dist=$PWD/dist
 rm -rf "$dist" && mkdir -p "$dist"
-for arch in amd64 arm64; do
-  step "static binary, linux/$arch"
-  bin=$(scripts/build-static.sh "$arch")
-  name=eso-recovery-$tag-linux-$arch
+for platform in linux-amd64 linux-arm64 darwin-arm64 darwin-amd64; do
+  step "binary, $platform"
+  bin=$(scripts/build-static.sh "${platform#linux-}")
+  name=eso-recovery-$tag-$platform
   install -m 0755 "$bin" "$dist/$name"
   stage=$(mktemp -d)
   install -m 0755 "$bin" "$stage/eso-recovery"
@@ -38,18 +43,41 @@ for arch in amd64 arm64; do
   rm -rf "$stage"
 done
 
+step "binary, windows/amd64"
+exe=$(scripts/build-static.sh windows-amd64)
+name=eso-recovery-$tag-windows-amd64
+install -m 0755 "$exe" "$dist/$name.exe"
+python3 - "$dist/$name.zip" "$epoch" "$exe" LICENSE README.md <<'PY'
+import sys, time, zipfile
+out, epoch, exe, *docs = sys.argv[1:]
+stamp = time.gmtime(max(int(epoch), 315532800))[:6]  # a zip's clock starts in 1980
+members = sorted([("eso-recovery.exe", exe, 0o755)] + [(d, d, 0o644) for d in docs])
+with zipfile.ZipFile(out, "w") as z:
+    for name, path, mode in members:
+        info = zipfile.ZipInfo(name, date_time=stamp)
+        info.create_system, info.external_attr = 3, (0o100000 | mode) << 16
+        with open(path, "rb") as f:
+            z.writestr(info, f.read(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+PY
+
 step "SBOM (cargo-cyclonedx $CARGO_CYCLONEDX_VERSION)"
 tools=$PWD/target/tools
 if ! "$tools/bin/cargo-cyclonedx" cyclonedx --version 2>/dev/null | grep -q " $CARGO_CYCLONEDX_VERSION\$"; then
   cargo install --quiet --locked --root "$tools" "cargo-cyclonedx@$CARGO_CYCLONEDX_VERSION" >&2
 fi
 # The dependencies the shipped binary is built with (no dev- or build-only crates), resolved for
-# linux (both targets resolve the same crates).
-"$tools/bin/cargo-cyclonedx" cyclonedx --quiet --format json --spec-version 1.5 \
-  --target x86_64-unknown-linux-gnu --no-build-deps --override-filename eso-recovery-sbom >&2
-mv eso-recovery-sbom.json "$dist/eso-recovery-$tag.cdx.json"
-# It writes one beside every workspace member's Cargo.toml; the test harness ships nothing.
-rm -f tests/harness/eso-recovery-sbom.json
+# linux (both targets resolve the same crates), for macOS (webpki-roots instead of the system's
+# store; both targets alike) and for Windows (schannel and windows-sys).
+sbom() {
+  "$tools/bin/cargo-cyclonedx" cyclonedx --quiet --format json --spec-version 1.5 \
+    --target "$1" --no-build-deps --override-filename eso-recovery-sbom >&2
+  mv eso-recovery-sbom.json "$dist/$2"
+  # It writes one beside every workspace member's Cargo.toml; the test harness ships nothing.
+  rm -f tests/harness/eso-recovery-sbom.json
+}
+sbom x86_64-unknown-linux-gnu "eso-recovery-$tag.cdx.json"
+sbom aarch64-apple-darwin "eso-recovery-$tag-darwin.cdx.json"
+sbom x86_64-pc-windows-gnu "eso-recovery-$tag-windows-amd64.cdx.json"
 
 step "image index, linux/amd64 and linux/arm64 (buildah)"
 cp "$(scripts/build-image.sh amd64 arm64)" "$dist/eso-recovery-$tag.oci.tar"

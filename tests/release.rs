@@ -1,11 +1,13 @@
-//! The release as a user gets it. `scripts/release.sh` builds dist/ (static binaries for amd64 and
-//! arm64, their archives, the SBOM, the multi-arch image index, the chart, the krew manifest);
-//! `scripts/publish.sh` pushes it to a real OCI registry on 127.0.0.1 (CNCF distribution, the
-//! stand-in for ghcr.io), signed by cosign with a key made for the test. Then, as a user: cosign
-//! verifies it (and refuses what is unsigned or altered), helm installs the chart from the
-//! registry, krew installs the plugin from its archive, and the arm64 build runs a real check
-//! under qemu. Every tool the test runs is kept off the network: a proxy that refuses stands in
-//! for everything but 127.0.0.1.
+//! The release as a user gets it. `scripts/release.sh` builds dist/ (static linux binaries for
+//! amd64 and arm64, the macOS and Windows builds of the kubectl plugin, their archives, the SBOMs,
+//! the multi-arch image index, the chart, the krew manifest); `scripts/publish.sh` pushes it to a
+//! real OCI registry on 127.0.0.1 (CNCF distribution, the stand-in for ghcr.io), signed by cosign
+//! with a key made for the test. Then, as a user: cosign verifies it (and refuses what is unsigned
+//! or altered), helm installs the chart from the registry, krew installs the plugin from its
+//! archive, the arm64 build runs a real check under qemu and the Windows build one under Wine.
+//! The macOS builds cannot run here: their Mach-O headers are checked, and the forge runs them.
+//! Every tool the test runs is kept off the network: a proxy that refuses stands in for
+//! everything but 127.0.0.1.
 
 use std::{
     path::{Path, PathBuf},
@@ -23,14 +25,18 @@ use harness::{
     tools::helm::{helm_bin, install},
     tools::image::platforms,
     tools::procs::offline,
-    tools::release::{Dist, elf, metadata, published_image, repository, value},
+    tools::release::{Dist, elf, macho, metadata, pe, published_image, repository, value},
     tools::repo::repo,
+    tools::wine::{Wine, windows_path},
 };
 use serde_json::Value;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const EM_X86_64: u16 = 0x3E;
 const EM_AARCH64: u16 = 0xB7;
+const CPU_TYPE_X86_64: u32 = 0x0100_0007;
+const CPU_TYPE_ARM64: u32 = 0x0100_000C;
+const PLATFORM_MACOS: u32 = 1;
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -57,6 +63,16 @@ fn sha256(path: &Path) -> String {
         "sha256sum",
     );
     out.split_whitespace().next().unwrap().to_string()
+}
+
+/// The HEAD commit's time, in seconds since the epoch (what the release dates its archives by).
+fn commit_time() -> String {
+    let out = Command::new("git")
+        .args(["log", "-1", "--format=%ct"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    ok(out, "git log").trim().to_string()
 }
 
 fn head_commit() -> String {
@@ -106,10 +122,15 @@ fn every_file_states_the_version_and_the_image_the_release_names() {
         .collect();
     assert_eq!(
         uris,
-        ["amd64", "arm64"]
-            .map(|arch| format!("{download}/eso-recovery-{{{{ .TagName }}}}-linux-{arch}.tar.gz")),
+        [
+            "linux-amd64.tar.gz",
+            "linux-arm64.tar.gz",
+            "windows-amd64.zip"
+        ]
+        .map(|archive| format!("{download}/eso-recovery-{{{{ .TagName }}}}-{archive}")),
     );
     assert_eq!(krew.matches("bin: eso-recovery\n").count(), 2);
+    assert_eq!(krew.matches("bin: eso-recovery.exe\n").count(), 1);
 
     // Nothing still points users at a placeholder.
     for path in [
@@ -222,11 +243,11 @@ fn dist_holds_static_binaries_archives_an_sbom_the_image_index_the_chart_and_the
     files.sort();
     named.sort();
     assert_eq!(named, files);
-    assert_eq!(files.len(), 8, "{files:?}");
+    assert_eq!(files.len(), 16, "{files:?}");
 
     // Static binaries: no program interpreter, the architecture named.
-    let amd64 = dist.binary("amd64");
-    let arm64 = dist.binary("arm64");
+    let amd64 = dist.binary("linux-amd64");
+    let arm64 = dist.binary("linux-arm64");
     assert_eq!(
         elf(&amd64),
         harness::tools::release::Elf {
@@ -253,9 +274,36 @@ fn dist_holds_static_binaries_archives_an_sbom_the_image_index_the_chart_and_the
         )
     );
 
+    // macOS: Mach-O for each architecture, from the oldest macOS its Rust target supports, that
+    // loads only libSystem and the libiconv Rust's libc names: no framework (none could be
+    // linked without Apple's SDK, and a laptop must not need one).
+    for (platform, cpu, min_os) in [
+        ("darwin-arm64", CPU_TYPE_ARM64, "11.0.0"),
+        ("darwin-amd64", CPU_TYPE_X86_64, "10.12.0"),
+    ] {
+        let found = macho(&dist.binary(platform));
+        assert_eq!(
+            (found.cpu, found.platform, found.min_os.as_str()),
+            (cpu, PLATFORM_MACOS, min_os),
+            "{platform}"
+        );
+        let allowed = [
+            "/usr/lib/libSystem.B.dylib",
+            "/usr/lib/libiconv.2.dylib",
+            "/usr/lib/libcharset.1.dylib",
+        ];
+        assert!(
+            found.dylibs.contains(&allowed[0].to_string())
+                && found.dylibs.iter().all(|d| allowed.contains(&d.as_str())),
+            "{platform} loads {:?}",
+            found.dylibs
+        );
+    }
+
     // Archives: the binary, LICENSE and README.md, owned by root, reproducible gzip.
-    for (arch, binary) in [("amd64", &amd64), ("arm64", &arm64)] {
-        let archive = dist.archive(arch);
+    for platform in ["linux-amd64", "linux-arm64", "darwin-arm64", "darwin-amd64"] {
+        let (archive, binary) = (dist.archive(platform), dist.binary(platform));
+        let arch = platform;
         let listing = ok(
             Command::new("tar")
                 .args(["-tzvf"])
@@ -286,34 +334,100 @@ fn dist_holds_static_binaries_archives_an_sbom_the_image_index_the_chart_and_the
             .arg("eso-recovery")
             .output()
             .unwrap();
-        assert!(inside.stdout == std::fs::read(binary).unwrap(), "{arch}");
+        assert!(inside.stdout == std::fs::read(&binary).unwrap(), "{arch}");
         let gz = std::fs::read(&archive).unwrap();
         assert_eq!(&gz[3..8], &[0, 0, 0, 0, 0], "{arch}: a gzip name or mtime");
     }
 
-    // The SBOM: CycloneDX, the crate and what it ships with, not the test-only crates.
-    let sbom: Value = serde_json::from_slice(&std::fs::read(dist.sbom()).unwrap()).unwrap();
-    assert_eq!(sbom["bomFormat"], "CycloneDX");
-    assert_eq!(sbom["metadata"]["component"]["name"], "eso-recovery");
-    assert_eq!(sbom["metadata"]["component"]["version"], VERSION);
-    let components: Vec<&str> = sbom["components"]
-        .as_array()
-        .unwrap()
+    // Windows: an x86-64 PE that imports only DLLs every Windows 10 has (the Universal CRT's
+    // api-ms-win-crt-* among them), zipped with LICENSE and README.md, reproducibly.
+    let exe = dist.binary("windows-amd64");
+    let (format, dlls) = pe(&exe);
+    assert_eq!(format, "pei-x86-64");
+    let system = [
+        "advapi32.dll",
+        "bcrypt.dll",
+        "bcryptprimitives.dll",
+        "crypt32.dll",
+        "kernel32.dll",
+        "ncrypt.dll",
+        "ntdll.dll",
+        "secur32.dll",
+        "userenv.dll",
+        "ws2_32.dll",
+    ];
+    let foreign: Vec<&String> = dlls
         .iter()
-        .filter_map(|c| c["name"].as_str())
+        .filter(|d| !system.contains(&d.as_str()) && !d.starts_with("api-ms-win-"))
         .collect();
-    for shipped in [
-        "kube-client",
-        "k8s-openapi",
-        "tokio",
-        "reqwest",
-        "rustls",
-        "clap",
+    assert!(foreign.is_empty(), "eso-recovery.exe needs {foreign:?}");
+    // Each member: its name, its mode, and whether it is dated the commit's time (a zip's clock
+    // counts in 2 s steps), as the release's tarballs are.
+    let zip = ok(
+        Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import sys, time, zipfile\n\
+                 t = time.gmtime(int(sys.argv[2]))[:6]\n\
+                 t = t[:5] + (t[5] - t[5] % 2,)\n\
+                 for i in zipfile.ZipFile(sys.argv[1]).infolist():\n\
+                 \x20   print(i.filename, oct(i.external_attr >> 16), i.date_time == t)",
+            )
+            .arg(dist.archive("windows-amd64"))
+            .arg(commit_time())
+            .output()
+            .unwrap(),
+        "listing the zip",
+    );
+    assert_eq!(
+        zip.lines().collect::<Vec<_>>(),
+        [
+            "LICENSE 0o100644 True",
+            "README.md 0o100644 True",
+            "eso-recovery.exe 0o100755 True",
+        ],
+    );
+    let inside = Command::new("python3")
+        .args(["-c", "import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read('eso-recovery.exe'))"])
+        .arg(dist.archive("windows-amd64"))
+        .output()
+        .unwrap();
+    assert!(
+        inside.stdout == std::fs::read(&exe).unwrap(),
+        "the zip's eso-recovery.exe"
+    );
+
+    // The SBOMs: CycloneDX, the crate and what it ships with, not the test-only crates; the
+    // Windows one with the crates only that build has.
+    for (sbom, platform_only) in [
+        (dist.sbom("linux"), "openssl-probe"),
+        (dist.sbom("darwin"), "webpki-roots"),
+        (dist.sbom("windows-amd64"), "schannel"),
     ] {
-        assert!(components.contains(&shipped), "SBOM lacks {shipped}");
-    }
-    for test_only in ["proptest", "tower-test", "axum", "tempfile", "rcgen"] {
-        assert!(!components.contains(&test_only), "SBOM lists {test_only}");
+        let sbom: Value = serde_json::from_slice(&std::fs::read(&sbom).unwrap()).unwrap();
+        assert_eq!(sbom["bomFormat"], "CycloneDX");
+        assert_eq!(sbom["metadata"]["component"]["name"], "eso-recovery");
+        assert_eq!(sbom["metadata"]["component"]["version"], VERSION);
+        let components: Vec<&str> = sbom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        for shipped in [
+            "kube-client",
+            "k8s-openapi",
+            "tokio",
+            "hyper-rustls",
+            "rustls",
+            "clap",
+            platform_only,
+        ] {
+            assert!(components.contains(&shipped), "SBOM lacks {shipped}");
+        }
+        for test_only in ["proptest", "tower-test", "axum", "tempfile", "rcgen"] {
+            assert!(!components.contains(&test_only), "SBOM lists {test_only}");
+        }
     }
 
     // The image index: linux/amd64 and linux/arm64, each the nonroot image with its binary.
@@ -389,7 +503,7 @@ fn dist_holds_static_binaries_archives_an_sbom_the_image_index_the_chart_and_the
             seen += 1;
         }
     }
-    assert_eq!(seen, 2, "{krew}");
+    assert_eq!(seen, 5, "{krew}");
 }
 
 /// A cosign key pair made for the test, and the password that opens it.
@@ -567,7 +681,7 @@ fn the_published_image_verifies_only_signed_and_unaltered_and_the_chart_installs
     )
     .unwrap();
     assert_eq!(statement["predicateType"], "https://cyclonedx.org/bom");
-    let sbom: Value = serde_json::from_slice(&std::fs::read(dist.sbom()).unwrap()).unwrap();
+    let sbom: Value = serde_json::from_slice(&std::fs::read(dist.sbom("linux")).unwrap()).unwrap();
     assert_eq!(statement["predicate"]["components"], sbom["components"]);
 
     // Another key does not verify it.
@@ -650,13 +764,13 @@ fn krew_installs_the_plugin_from_its_archive_and_kubectl_runs_it() {
     };
 
     // The arm64 archive for this amd64 machine: its sha256 is not the manifest's, refused.
-    let wrong = krew(&dist.archive("arm64"));
+    let wrong = krew(&dist.archive("linux-arm64"));
     assert!(
         !wrong.status.success(),
         "krew installed an archive with the wrong sha256"
     );
 
-    ok(krew(&dist.archive("amd64")), "krew install");
+    ok(krew(&dist.archive("linux-amd64")), "krew install");
     let linked = root.path().join("krew/bin/kubectl-eso_recovery");
     assert!(linked.exists(), "krew linked no kubectl-eso_recovery");
     let out = Command::new(bins().join("kubectl"))
@@ -686,7 +800,7 @@ fn the_arm64_binary_runs_a_real_check_under_qemu() {
         qemu.exists(),
         "qemu-aarch64-static is missing: apt-get install qemu-user-static (scripts/test.sh does)"
     );
-    let program = [qemu.to_path_buf(), dist.binary("arm64")];
+    let program = [qemu.to_path_buf(), dist.binary("linux-arm64")];
     let version = run_program(&program, None, &["--version"], &[]);
     assert!(
         version
@@ -715,6 +829,78 @@ fn the_arm64_binary_runs_a_real_check_under_qemu() {
     let dry_run = [args.as_slice(), &["--dry-run"]].concat();
     expect(
         &run_program(&program, kubeconfig, &dry_run, &[]),
+        0,
+        "would_restart",
+    );
+    assert_eq!(seed.restarted_at(cp), vec![None, None, None]);
+}
+
+#[test]
+fn the_windows_binary_runs_a_real_check_under_wine() {
+    let dist = Dist::built();
+    let wine = Wine::with(&dist.binary("windows-amd64"));
+    let env = wine.env();
+    let mut with: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let program = wine.program();
+    let version = run_program(&program, None, &["--version"], &with);
+    assert_eq!(
+        version.stdout.trim(),
+        format!(
+            "eso-recovery {VERSION} (commit {}, target x86_64-pc-windows-gnu)",
+            head_commit()
+        ),
+        "{}",
+        version.dump()
+    );
+
+    // A laptop's run: a kubeconfig with a client certificate (as kubeadm writes one), its files
+    // and Vault's CA by Windows paths.
+    let cp = ControlPlane::shared();
+    let seed = Seed::own("windows");
+    seed.apply(cp);
+    let bao = OpenBao::dev_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let linux = cp.kubeconfig_with_client_cert("on-call", "system:masters", true);
+    let kubeconfig = dir.path().join("config");
+    let paths = [
+        "certificate-authority: ",
+        "client-certificate: ",
+        "client-key: ",
+    ];
+    std::fs::write(
+        &kubeconfig,
+        std::fs::read_to_string(&linux)
+            .unwrap()
+            .lines()
+            .map(
+                |l| match paths.iter().find_map(|p| l.split_once(p).map(|s| (p, s))) {
+                    Some((key, (indent, path))) => {
+                        format!("{indent}{key}{}", windows_path(Path::new(path)))
+                    }
+                    None => l.to_string(),
+                },
+            )
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    let (kubeconfig, vault_ca) = (windows_path(&kubeconfig), windows_path(&bao.ca_cert()));
+    with.extend([
+        ("KUBECONFIG", kubeconfig.as_str()),
+        ("VAULT_CACERT", vault_ca.as_str()),
+    ]);
+    let mut args = seed.args();
+    args.push(format!("--vault-addr={}", bao.addr));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    expect(
+        &run_program(&program, None, &args, &with),
+        0,
+        "store_healthy",
+    );
+    seed.set_store(cp, false);
+    let dry_run = [args.as_slice(), &["--dry-run"]].concat();
+    expect(
+        &run_program(&program, None, &dry_run, &with),
         0,
         "would_restart",
     );

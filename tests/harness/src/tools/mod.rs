@@ -9,3 +9,4 @@ pub mod pki;
 pub mod procs;
 pub mod release;
 pub mod repo;
+pub mod wine;

@@ -76,17 +76,24 @@ impl Dist {
         path
     }
 
-    /// The static binary for `arch` (`amd64`, `arm64`).
-    pub fn binary(&self, arch: &str) -> PathBuf {
-        self.file(&format!("eso-recovery-v{}-linux-{arch}", self.version))
+    /// The binary for `platform` (`linux-amd64`, `darwin-arm64`, `windows-amd64`, …).
+    pub fn binary(&self, platform: &str) -> PathBuf {
+        let exe = if platform.starts_with("windows") {
+            ".exe"
+        } else {
+            ""
+        };
+        self.file(&format!("eso-recovery-v{}-{platform}{exe}", self.version))
     }
 
-    /// The release archive for `arch`.
-    pub fn archive(&self, arch: &str) -> PathBuf {
-        self.file(&format!(
-            "eso-recovery-v{}-linux-{arch}.tar.gz",
-            self.version
-        ))
+    /// The release archive for `platform`: a `.tar.gz`, for Windows a `.zip`.
+    pub fn archive(&self, platform: &str) -> PathBuf {
+        let kind = if platform.starts_with("windows") {
+            "zip"
+        } else {
+            "tar.gz"
+        };
+        self.file(&format!("eso-recovery-v{}-{platform}.{kind}", self.version))
     }
 
     /// The multi-arch image index as an OCI archive.
@@ -94,9 +101,15 @@ impl Dist {
         self.file(&format!("eso-recovery-v{}.oci.tar", self.version))
     }
 
-    /// The CycloneDX SBOM.
-    pub fn sbom(&self) -> PathBuf {
-        self.file(&format!("eso-recovery-v{}.cdx.json", self.version))
+    /// The CycloneDX SBOM of the `linux`, `darwin` or `windows-amd64` build.
+    pub fn sbom(&self, platforms: &str) -> PathBuf {
+        match platforms {
+            "linux" => self.file(&format!("eso-recovery-v{}.cdx.json", self.version)),
+            _ => self.file(&format!(
+                "eso-recovery-v{}-{platforms}.cdx.json",
+                self.version
+            )),
+        }
     }
 
     /// The packaged chart.
@@ -108,6 +121,37 @@ impl Dist {
     pub fn krew_manifest(&self) -> PathBuf {
         self.file("eso-recovery.yaml")
     }
+}
+
+/// What a PE file says: its machine (objdump's words) and the DLLs it imports, lowercased and
+/// sorted: what a Windows program needs beyond itself.
+pub fn pe(path: &Path) -> (String, Vec<String>) {
+    let out = std::process::Command::new("objdump")
+        .arg("-p")
+        .arg(path)
+        .output()
+        .expect("running objdump (binutils)");
+    assert!(
+        out.status.success(),
+        "objdump -p {}: {out:?}",
+        path.display()
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let format = text
+        .lines()
+        .find_map(|l| {
+            l.split_once("file format ")
+                .map(|(_, f)| f.trim().to_string())
+        })
+        .unwrap_or_default();
+    let mut dlls: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("DLL Name: "))
+        .map(str::to_lowercase)
+        .collect();
+    dlls.sort();
+    dlls.dedup();
+    (format, dlls)
 }
 
 /// What an ELF file's header says: what a binary needs to run on a node with nothing else.
@@ -139,4 +183,59 @@ pub fn elf(path: &Path) -> Elf {
         machine: u16_at(18),
         interpreter,
     }
+}
+
+/// What a 64-bit Mach-O file's load commands say: what a macOS binary needs to start.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MachO {
+    /// `cputype`: 0x0100000C arm64, 0x01000007 x86-64.
+    pub cpu: u32,
+    /// `LC_BUILD_VERSION`'s platform (1: macOS) and minimum OS version, as "11.0.0".
+    pub platform: u32,
+    /// The oldest macOS it starts on.
+    pub min_os: String,
+    /// The libraries it loads (`LC_LOAD_DYLIB`, weak and re-exported ones too), in order.
+    pub dylibs: Vec<String>,
+}
+
+/// Reads a 64-bit little-endian Mach-O file's header and load commands.
+pub fn macho(path: &Path) -> MachO {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    assert!(
+        bytes.len() > 32 && u32_at(0) == 0xfeed_facf,
+        "{} is not a 64-bit little-endian Mach-O file",
+        path.display()
+    );
+    const LC_LOAD_DYLIB: u32 = 0xC;
+    const LC_LOAD_WEAK_DYLIB: u32 = 0x8000_0018;
+    const LC_REEXPORT_DYLIB: u32 = 0x8000_001F;
+    const LC_BUILD_VERSION: u32 = 0x32;
+    let mut found = MachO {
+        cpu: u32_at(4),
+        platform: 0,
+        min_os: String::new(),
+        dylibs: Vec::new(),
+    };
+    let mut at = 32;
+    for _ in 0..u32_at(16) {
+        let (cmd, size) = (u32_at(at), u32_at(at + 4) as usize);
+        match cmd {
+            LC_LOAD_DYLIB | LC_LOAD_WEAK_DYLIB | LC_REEXPORT_DYLIB => {
+                let name = &bytes[at + u32_at(at + 8) as usize..at + size];
+                let end = name.iter().position(|b| *b == 0).unwrap_or(name.len());
+                found
+                    .dylibs
+                    .push(String::from_utf8_lossy(&name[..end]).into_owned());
+            }
+            LC_BUILD_VERSION => {
+                let v = u32_at(at + 12);
+                found.platform = u32_at(at + 8);
+                found.min_os = format!("{}.{}.{}", v >> 16, (v >> 8) & 0xff, v & 0xff);
+            }
+            _ => {}
+        }
+        at += size;
+    }
+    found
 }
