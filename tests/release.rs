@@ -110,7 +110,7 @@ fn every_file_states_the_version_and_the_image_the_release_names() {
         "the chart and the image are published to the same registry"
     );
 
-    // The krew template: the repository's release archives, linux amd64 and arm64, the binary.
+    // The krew template: the repository's release archives, five platforms, the binary.
     let krew = read(".krew.yaml");
     assert_eq!(yaml_value(&krew, "homepage"), repository());
     assert_eq!(yaml_value(&krew, "version"), "{{ .TagName }}");
@@ -125,11 +125,13 @@ fn every_file_states_the_version_and_the_image_the_release_names() {
         [
             "linux-amd64.tar.gz",
             "linux-arm64.tar.gz",
+            "darwin-amd64.tar.gz",
+            "darwin-arm64.tar.gz",
             "windows-amd64.zip"
         ]
         .map(|archive| format!("{download}/eso-recovery-{{{{ .TagName }}}}-{archive}")),
     );
-    assert_eq!(krew.matches("bin: eso-recovery\n").count(), 2);
+    assert_eq!(krew.matches("bin: eso-recovery\n").count(), 4);
     assert_eq!(krew.matches("bin: eso-recovery.exe\n").count(), 1);
 
     // Nothing still points users at a placeholder.
@@ -283,9 +285,14 @@ fn dist_holds_static_binaries_archives_an_sbom_the_image_index_the_chart_and_the
     ] {
         let found = macho(&dist.binary(platform));
         assert_eq!(
-            (found.cpu, found.platform, found.min_os.as_str()),
-            (cpu, PLATFORM_MACOS, min_os),
-            "{platform}"
+            (
+                found.cpu,
+                found.platform,
+                found.min_os.as_str(),
+                found.signed
+            ),
+            (cpu, PLATFORM_MACOS, min_os, true),
+            "{platform}: CPU, platform, minimum macOS, a code signature that holds"
         );
         let allowed = [
             "/usr/lib/libSystem.B.dylib",

@@ -196,6 +196,9 @@ pub struct MachO {
     pub min_os: String,
     /// The libraries it loads (`LC_LOAD_DYLIB`, weak and re-exported ones too), in order.
     pub dylibs: Vec<String>,
+    /// Whether it carries a code signature whose SHA-256 page hashes match the file: macOS on
+    /// Apple silicon kills an arm64 program without one ("Killed: 9"); an ad-hoc one is enough.
+    pub signed: bool,
 }
 
 /// Reads a 64-bit little-endian Mach-O file's header and load commands.
@@ -211,11 +214,13 @@ pub fn macho(path: &Path) -> MachO {
     const LC_LOAD_WEAK_DYLIB: u32 = 0x8000_0018;
     const LC_REEXPORT_DYLIB: u32 = 0x8000_001F;
     const LC_BUILD_VERSION: u32 = 0x32;
+    const LC_CODE_SIGNATURE: u32 = 0x1D;
     let mut found = MachO {
         cpu: u32_at(4),
         platform: 0,
         min_os: String::new(),
         dylibs: Vec::new(),
+        signed: false,
     };
     let mut at = 32;
     for _ in 0..u32_at(16) {
@@ -233,9 +238,44 @@ pub fn macho(path: &Path) -> MachO {
                 found.platform = u32_at(at + 8);
                 found.min_os = format!("{}.{}.{}", v >> 16, (v >> 8) & 0xff, v & 0xff);
             }
+            LC_CODE_SIGNATURE => {
+                let offset = u32_at(at + 8) as usize;
+                found.signed = code_signature_holds(&bytes, offset);
+            }
             _ => {}
         }
         at += size;
     }
     found
+}
+
+/// Checks the embedded signature at `offset` (a SuperBlob, big-endian): its CodeDirectory's
+/// SHA-256 hash of every page up to its code limit matches the file.
+fn code_signature_holds(bytes: &[u8], offset: usize) -> bool {
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    const SUPERBLOB: usize = 0xfade_0cc0;
+    const CODE_DIRECTORY: usize = 0xfade_0c02;
+    const SHA256: u8 = 2;
+    if be(offset) != SUPERBLOB {
+        return false;
+    }
+    let directory = (0..be(offset + 8)).find_map(|i| {
+        let entry = offset + 12 + i * 8;
+        (be(entry) == 0).then(|| offset + be(entry + 4))
+    });
+    let Some(cd) = directory.filter(|cd| be(*cd) == CODE_DIRECTORY) else {
+        return false;
+    };
+    let (hash_offset, code_slots, code_limit) = (be(cd + 16), be(cd + 28), be(cd + 32));
+    let (hash_size, hash_type, page_shift) = (bytes[cd + 36], bytes[cd + 37], bytes[cd + 39]);
+    if hash_type != SHA256 || hash_size != 32 || code_limit > bytes.len() {
+        return false;
+    }
+    let page = 1usize << page_shift;
+    code_slots == code_limit.div_ceil(page)
+        && (0..code_slots).all(|i| {
+            let data = &bytes[i * page..((i + 1) * page).min(code_limit)];
+            let want = &bytes[cd + hash_offset + i * 32..cd + hash_offset + (i + 1) * 32];
+            ring::digest::digest(&ring::digest::SHA256, data).as_ref() == want
+        })
 }
