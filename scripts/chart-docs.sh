@@ -11,16 +11,19 @@ helm_docs=$("$(dirname "${BASH_SOURCE[0]}")/../tests/helm-docs/build.sh")
 cd "${1:-$(dirname "${BASH_SOURCE[0]}")/..}"
 args=(--chart-search-root charts --sort-values-order file --skip-version-footer --log-level warning)
 readme=charts/eso-recovery/README.md
+fresh=$(mktemp "$readme.XXXXXX")
+trap 'rm -f "$fresh"' EXIT
+"$helm_docs" "${args[@]}" --dry-run > "$fresh"
 if [ -n "$check" ]; then
-  fresh=$(mktemp)
-  trap 'rm -f "$fresh"' EXIT
-  "$helm_docs" "${args[@]}" --dry-run > "$fresh"
   if ! diff -u "$readme" "$fresh"; then
     echo "chart-docs.sh: $readme is stale (values.yaml or README.md.gotmpl changed): run scripts/chart-docs.sh and commit it" >&2
     exit 1
   fi
   echo "helm-docs: $readme is up to date"
+elif cmp -s "$readme" "$fresh"; then
+  echo "helm-docs: $readme is up to date"
 else
-  "$helm_docs" "${args[@]}"
+  # Replaced whole (rename), never rewritten in place: a chart test may be reading it.
+  chmod 0644 "$fresh" && mv "$fresh" "$readme"
   echo "helm-docs: wrote $readme"
 fi

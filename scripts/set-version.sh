@@ -22,14 +22,19 @@ image = cargo["package"]["metadata"]["release"]["image"]
 registry, _, repository = image.partition("/")
 
 def fill(path, *edits):
-    """Each edit: (regex with a prefix group, new value); every one must match exactly once."""
+    """Each edit: (regex with a prefix group, new value); every one must match exactly once.
+    A file already saying it is left alone, a changed one replaced whole (rename): tests and
+    builds running beside a release read these files and must never see one half-written."""
     file = root / path
-    text = file.read_text()
+    text = original = file.read_text()
     for pattern, value in edits:
         text, n = re.subn(pattern, lambda m: m.group(1) + value, text, count=1, flags=re.M)
         if n != 1:
             sys.exit(f"set-version.sh: {path}: found no line matching {pattern!r}")
-    file.write_text(text)
+    if text != original:
+        fresh = file.with_name(file.name + ".set-version")
+        fresh.write_text(text)
+        fresh.replace(file)
 
 fill("Cargo.toml", (r'^(version = )".*"$', f'"{version}"'))
 fill("Cargo.lock", (r'^(name = "eso-recovery"\nversion = )".*"$', f'"{version}"'))
