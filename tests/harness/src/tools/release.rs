@@ -190,9 +190,10 @@ pub fn elf(path: &Path) -> Elf {
 pub struct MachO {
     /// `cputype`: 0x0100000C arm64, 0x01000007 x86-64.
     pub cpu: u32,
-    /// `LC_BUILD_VERSION`'s platform (1: macOS) and minimum OS version, as "11.0.0".
+    /// The platform (1: macOS): `LC_BUILD_VERSION`'s, or macOS for `LC_VERSION_MIN_MACOSX`,
+    /// which a linker writes instead for an OS older than 10.14.
     pub platform: u32,
-    /// The oldest macOS it starts on.
+    /// The oldest macOS it starts on, as "11.0.0".
     pub min_os: String,
     /// The libraries it loads (`LC_LOAD_DYLIB`, weak and re-exported ones too), in order.
     pub dylibs: Vec<String>,
@@ -214,6 +215,8 @@ pub fn macho(path: &Path) -> MachO {
     const LC_LOAD_WEAK_DYLIB: u32 = 0x8000_0018;
     const LC_REEXPORT_DYLIB: u32 = 0x8000_001F;
     const LC_BUILD_VERSION: u32 = 0x32;
+    const LC_VERSION_MIN_MACOSX: u32 = 0x24;
+    const PLATFORM_MACOS: u32 = 1;
     const LC_CODE_SIGNATURE: u32 = 0x1D;
     let mut found = MachO {
         cpu: u32_at(4),
@@ -233,9 +236,12 @@ pub fn macho(path: &Path) -> MachO {
                     .dylibs
                     .push(String::from_utf8_lossy(&name[..end]).into_owned());
             }
-            LC_BUILD_VERSION => {
-                let v = u32_at(at + 12);
-                found.platform = u32_at(at + 8);
+            LC_BUILD_VERSION | LC_VERSION_MIN_MACOSX => {
+                let (platform, v) = match cmd {
+                    LC_BUILD_VERSION => (u32_at(at + 8), u32_at(at + 12)),
+                    _ => (PLATFORM_MACOS, u32_at(at + 8)),
+                };
+                found.platform = platform;
                 found.min_os = format!("{}.{}.{}", v >> 16, (v >> 8) & 0xff, v & 0xff);
             }
             LC_CODE_SIGNATURE => {
