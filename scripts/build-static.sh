@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A self-contained binary for PLATFORM (amd64 or arm64 for linux, default this machine's; or
-# windows-amd64), the one the image and the release archives ship, into target/image (or
-# $CARGO_TARGET_DIR). Prints its path.
+# darwin-arm64, darwin-amd64, windows-amd64), the one the image and the release archives ship,
+# into target/image (linux) or target/plugin (the others), or $CARGO_TARGET_DIR. Prints its path.
 #   amd64: `cargo build --release` for x86_64-unknown-linux-gnu with glibc's crt-static, on an
 #          x86_64 machine (glibc's static NSS reads the image's nsswitch.conf; the node tests run it).
 #   arm64: aarch64-unknown-linux-musl, linked by zig (`cargo zigbuild`: ziglang and cargo-zigbuild
@@ -20,7 +20,12 @@ ZIGLANG_VERSION=0.17.0
 CARGO_ZIGBUILD_VERSION=0.24.0
 case "$(uname -m)" in x86_64) host=amd64 ;; aarch64) host=arm64 ;; *) host=$(uname -m) ;; esac
 arch=${1:-$host}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/image}
+# The image's binaries in target/image, the laptops' in target/plugin: cargo locks a target folder
+# for a whole build, so a macOS build in the release's test never holds up the node tests' image.
+case $arch in
+  amd64 | arm64) export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/image} ;;
+  *) export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/plugin} ;;
+esac
 zigbuild() {
   rustup target list --installed 2>/dev/null | grep -qx "$1" || rustup target add "$1" >&2
   local venv=$PWD/target/zig
