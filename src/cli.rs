@@ -110,7 +110,9 @@ pub struct Cli {
           value_parser = parse_vault_addr, help_heading = "Vault")]
     pub vault_addr: Url,
 
-    /// A PEM file of CA certificates that sign Vault's certificate (instead of the system's).
+    /// A PEM file of CA certificates that sign Vault's certificate. Without it (or
+    /// --vault-capath) only public CAs are trusted: the system's, on macOS a bundle compiled in.
+    /// A private CA always needs this.
     #[arg(
         long,
         env = "VAULT_CACERT",
