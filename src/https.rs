@@ -8,12 +8,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_timeout::TimeoutConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::{
-    ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    ClientConfig, ConfigBuilder, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    client::WantsClientCert,
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     crypto::CryptoProvider,
     pki_types::{CertificateDer, ServerName, UnixTime},
@@ -22,6 +23,30 @@ use rustls::{
 /// The process's crypto provider: ring, the only one compiled in.
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// What a client verifies a server's certificate against.
+pub enum Trust {
+    /// These CAs.
+    Roots(RootCertStore),
+    /// Any certificate (`VAULT_SKIP_VERIFY`, a kubeconfig's `insecure-skip-tls-verify`); the
+    /// handshake's signatures are still checked.
+    AnyCertificate,
+}
+
+/// A client configuration with the process's provider and rustls' safe TLS versions, verifying
+/// by `trust`; what is left is the client's own certificate, or none.
+pub fn config(trust: Trust) -> Result<ConfigBuilder<ClientConfig, WantsClientCert>> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("choosing TLS versions")?;
+    Ok(match trust {
+        Trust::Roots(roots) => builder.with_root_certificates(roots),
+        Trust::AnyCertificate => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider))),
+    })
 }
 
 /// The public CAs, for a server whose CA was not given: the system's store on Linux (its CA
@@ -83,10 +108,9 @@ pub fn connector(
     connector
 }
 
-/// Accepts any server certificate (`VAULT_SKIP_VERIFY`, a kubeconfig's
-/// `insecure-skip-tls-verify`) but still checks the handshake's signatures.
+/// [`Trust::AnyCertificate`]'s verifier.
 #[derive(Debug)]
-pub struct AcceptAny(pub Arc<CryptoProvider>);
+struct AcceptAny(Arc<CryptoProvider>);
 
 impl ServerCertVerifier for AcceptAny {
     fn verify_server_cert(

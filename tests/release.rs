@@ -819,26 +819,31 @@ fn the_arm64_binary_runs_a_real_check_under_qemu() {
     );
 
     let cp = ControlPlane::shared();
-    let seed = Seed::own("arm64");
-    seed.apply(cp);
     let bao = OpenBao::dev();
+    let kubeconfig = Some(cp.admin_kubeconfig.as_path());
+    healthy_then_would_restart(cp, "arm64", &bao, |args| {
+        run_program(&program, kubeconfig, args, &[])
+    });
+}
+
+/// A foreign build's real check, as the qemu arm64 test and the Wine test run it, each against a
+/// store of its own: a healthy run, then with the store degraded a `--dry-run` that would
+/// restart and patches nothing.
+fn healthy_then_would_restart(
+    cp: &ControlPlane,
+    name: &str,
+    bao: &OpenBao,
+    run: impl Fn(&[&str]) -> harness::run::Run,
+) {
+    let seed = Seed::own(name);
+    seed.apply(cp);
     let mut args = seed.args();
     args.push(format!("--vault-addr={}", bao.addr));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let kubeconfig = Some(cp.admin_kubeconfig.as_path());
-
-    expect(
-        &run_program(&program, kubeconfig, &args, &[]),
-        0,
-        "store_healthy",
-    );
+    expect(&run(&args), 0, "store_healthy");
     seed.set_store(cp, false);
     let dry_run = [args.as_slice(), &["--dry-run"]].concat();
-    expect(
-        &run_program(&program, kubeconfig, &dry_run, &[]),
-        0,
-        "would_restart",
-    );
+    expect(&run(&dry_run), 0, "would_restart");
     assert_eq!(seed.restarted_at(cp), vec![None, None, None]);
 }
 
@@ -863,8 +868,6 @@ fn the_windows_binary_runs_a_real_check_under_wine() {
     // A laptop's run: a kubeconfig with a client certificate (as kubeadm writes one), its files
     // and Vault's CA by Windows paths.
     let cp = ControlPlane::shared();
-    let seed = Seed::own("windows");
-    seed.apply(cp);
     let bao = OpenBao::dev_tls();
     let dir = tempfile::tempdir().unwrap();
     let linux = cp.kubeconfig_with_client_cert("on-call", "system:masters", true);
@@ -896,20 +899,7 @@ fn the_windows_binary_runs_a_real_check_under_wine() {
         ("KUBECONFIG", kubeconfig.as_str()),
         ("VAULT_CACERT", vault_ca.as_str()),
     ]);
-    let mut args = seed.args();
-    args.push(format!("--vault-addr={}", bao.addr));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    expect(
-        &run_program(&program, None, &args, &with),
-        0,
-        "store_healthy",
-    );
-    seed.set_store(cp, false);
-    let dry_run = [args.as_slice(), &["--dry-run"]].concat();
-    expect(
-        &run_program(&program, None, &dry_run, &with),
-        0,
-        "would_restart",
-    );
-    assert_eq!(seed.restarted_at(cp), vec![None, None, None]);
+    healthy_then_would_restart(cp, "windows", &bao, |args| {
+        run_program(&program, None, args, &with)
+    });
 }

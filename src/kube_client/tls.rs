@@ -3,7 +3,7 @@
 //! certificate (kubeconfig data or files, or an exec plugin's), `insecure-skip-tls-verify` and
 //! `tls-server-name`.
 
-use std::{process::Command, sync::Arc};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine;
@@ -23,17 +23,11 @@ pub fn settings(
     config: &Config,
     exec_cert: bool,
 ) -> Result<(ClientConfig, Option<ServerName<'static>>)> {
-    let provider = https::provider();
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .context("choosing TLS versions")?;
-    let builder = if config.accept_invalid_certs {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(https::AcceptAny(provider)))
+    let builder = https::config(if config.accept_invalid_certs {
+        https::Trust::AnyCertificate
     } else {
-        builder.with_root_certificates(roots(config)?)
-    };
+        https::Trust::Roots(roots(config)?)
+    })?;
     let identity = match (&config.auth_info.exec, exec_cert) {
         (Some(exec), true) => Some(exec_identity(exec)?),
         _ => file_identity(&config.auth_info)?,

@@ -38,10 +38,8 @@ impl VaultProbe {
             (tls.client_config()?, tls.server_name()?)
         } else {
             // Plain HTTP: an empty trust store, so the system's is not read for nothing.
-            let config = rustls::ClientConfig::builder_with_provider(https::provider())
-                .with_safe_default_protocol_versions()
+            let config = https::config(https::Trust::Roots(rustls::RootCertStore::empty()))
                 .context("setting up the HTTP client for Vault")?
-                .with_root_certificates(rustls::RootCertStore::empty())
                 .with_no_client_auth();
             (config, None)
         };

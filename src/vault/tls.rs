@@ -1,10 +1,7 @@
 //! The TLS settings for talking to Vault, following the Vault client's own conventions
 //! (`VAULT_CACERT`, `VAULT_CAPATH`, `VAULT_SKIP_VERIFY`, `VAULT_TLS_SERVER_NAME`).
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use rustls::{
@@ -12,12 +9,14 @@ use rustls::{
     pki_types::{CertificateDer, ServerName, pem::PemObject},
 };
 
+use crate::https::{self, Trust};
+
 /// How Vault's server certificate is verified.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VaultTls {
-    /// A PEM file of CA certificates to trust instead of the system's.
+    /// A PEM file of CA certificates to trust instead of the public ones.
     pub ca_cert: Option<PathBuf>,
-    /// A folder of PEM files of CA certificates to trust instead of the system's.
+    /// A folder of PEM files of CA certificates to trust instead of the public ones.
     pub ca_path: Option<PathBuf>,
     /// Accept any certificate: for a lab, never for production.
     pub skip_verify: bool,
@@ -29,18 +28,14 @@ impl VaultTls {
     /// Builds the rustls configuration. The system trust store is read only when no CA is given,
     /// since reading it costs a few milliseconds on every run.
     pub fn client_config(&self) -> Result<ClientConfig> {
-        let provider = crate::https::provider();
-        let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .context("setting up TLS for Vault")?;
-        let config = if self.skip_verify {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(crate::https::AcceptAny(provider)))
+        let trust = if self.skip_verify {
+            Trust::AnyCertificate
         } else {
-            builder.with_root_certificates(self.roots()?)
+            Trust::Roots(self.roots()?)
         };
-        Ok(config.with_no_client_auth())
+        Ok(https::config(trust)
+            .context("setting up TLS for Vault")?
+            .with_no_client_auth())
     }
 
     /// `VAULT_TLS_SERVER_NAME`: the name sent and verified instead of the URL's host.
@@ -143,6 +138,24 @@ mod tests {
         };
         let err = format!("{:#}", tls.client_config().unwrap_err());
         assert!(err.contains("--vault-capath folder"), "{err}");
+    }
+
+    #[test]
+    fn a_server_name_that_is_no_name_is_named() {
+        let tls = VaultTls {
+            server_name: Some("not a name".into()),
+            ..Default::default()
+        };
+        let err = format!("{:#}", tls.server_name().unwrap_err());
+        assert!(
+            err.contains("--vault-tls-server-name \"not a name\""),
+            "{err}"
+        );
+        let fine = VaultTls {
+            server_name: Some("vault.security.svc".into()),
+            ..Default::default()
+        };
+        assert!(fine.server_name().unwrap().is_some());
     }
 
     #[test]
