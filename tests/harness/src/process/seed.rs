@@ -29,6 +29,10 @@ pub struct Seed {
     pub store_refresh: Option<u32>,
     /// The ExternalSecret's `spec.refreshInterval` (the design's: `1h`).
     pub es_refresh: String,
+    /// The namespace of the ExternalSecret `postgres-secret`: the design's `db`; a test's own,
+    /// `db-<test>`, so two tests seeding at once never create one object (a client-side apply
+    /// race: AlreadyExists) nor point it at each other's store.
+    pub apps: String,
 }
 
 impl Seed {
@@ -41,6 +45,7 @@ impl Seed {
             replicas: 1,
             store_refresh: None,
             es_refresh: "1h".into(),
+            apps: "db".into(),
         }
     }
 
@@ -61,6 +66,7 @@ impl Seed {
         Seed {
             namespace: format!("t-{test}"),
             store: format!("store-{test}"),
+            apps: format!("db-{test}"),
             ..Seed::design()
         }
     }
@@ -84,9 +90,9 @@ impl Seed {
 
     /// Creates the objects only; their status is left to whatever controllers run.
     pub fn apply_objects(&self, cp: &ControlPlane) {
-        let ns = &self.namespace;
+        let (ns, apps) = (&self.namespace, &self.apps);
         let mut yaml = format!(
-            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    pod-security.kubernetes.io/enforce: restricted\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: db\n---\n"
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    pod-security.kubernetes.io/enforce: restricted\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: {apps}\n---\n"
         );
         yaml.push_str(&format!(
             r#"apiVersion: v1
@@ -117,7 +123,7 @@ apiVersion: external-secrets.io/v1
 kind: ExternalSecret
 metadata:
   name: postgres-secret
-  namespace: db
+  namespace: {apps}
 spec:
   refreshInterval: {es_refresh}
   secretStoreRef:
