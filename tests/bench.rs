@@ -541,7 +541,7 @@ fn eso_recovery_against_the_shell_peer() {
             n,
         );
         let side = setup.eso(&raft.addr, &seed, std::slice::from_ref(&seed.store));
-        // All namespaces: these and the seed's own db/postgres-secret.
+        // All namespaces: these and the seed's own postgres-secret.
         let listed = side.summary();
         assert_eq!(
             listed["external_secrets"]["listed"].as_u64(),
