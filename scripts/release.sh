@@ -30,6 +30,35 @@ step() { printf '==> %s (%ss)\n' "$*" "$(( $(date +%s) - start ))" >&2; }
 
 dist=$PWD/dist
 rm -rf "$dist" && mkdir -p "$dist"
+tools=$PWD/target/tools
+
+step "binaries, in two streams at once: linux (target/image) and the laptops' (target/plugin)"
+# A release build spends much of its time in one thread (fat LTO, one codegen unit), so two
+# builds side by side use two cores; the Rust targets and zig are installed first, once.
+scripts/build-static.sh --tools amd64 arm64 darwin-arm64 darwin-amd64 windows-amd64
+laptops() {
+  local platform
+  for platform in darwin-arm64 darwin-amd64 windows-amd64; do
+    scripts/build-static.sh "$platform" >/dev/null
+  done
+}
+linux_and_sbom_tool() {
+  scripts/build-static.sh amd64 >/dev/null
+  scripts/build-static.sh arm64 >/dev/null
+  if ! "$tools/bin/cargo-cyclonedx" cyclonedx --version 2>/dev/null | grep -q " $CARGO_CYCLONEDX_VERSION\$"; then
+    cargo install --quiet --locked --root "$tools" "cargo-cyclonedx@$CARGO_CYCLONEDX_VERSION" >&2
+  fi
+}
+laptops &
+laptops_pid=$!
+linux_and_sbom_tool &
+linux_pid=$!
+# Both are waited for, whatever the first says: no build is left running behind a failure.
+status=0
+wait "$linux_pid" || status=$?
+wait "$laptops_pid" || status=$?
+[ "$status" -eq 0 ] || { echo "release.sh: a build failed (its error is above)" >&2; exit "$status"; }
+
 for platform in linux-amd64 linux-arm64 darwin-arm64 darwin-amd64; do
   step "binary, $platform"
   bin=$(scripts/build-static.sh "${platform#linux-}")
@@ -60,11 +89,7 @@ with zipfile.ZipFile(out, "w") as z:
             z.writestr(info, f.read(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
 PY
 
-step "SBOM (cargo-cyclonedx $CARGO_CYCLONEDX_VERSION)"
-tools=$PWD/target/tools
-if ! "$tools/bin/cargo-cyclonedx" cyclonedx --version 2>/dev/null | grep -q " $CARGO_CYCLONEDX_VERSION\$"; then
-  cargo install --quiet --locked --root "$tools" "cargo-cyclonedx@$CARGO_CYCLONEDX_VERSION" >&2
-fi
+step "SBOMs (cargo-cyclonedx $CARGO_CYCLONEDX_VERSION)"
 # The dependencies the shipped binary is built with (no dev- or build-only crates), resolved for
 # linux (both targets resolve the same crates), for macOS (webpki-roots instead of the system's
 # store; both targets alike) and for Windows (schannel and windows-sys).

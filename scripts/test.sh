@@ -50,6 +50,10 @@ timed() {
   echo "$what: $(( $(date +%s) - start ))s (done at $(date +%T))"
 }
 
+step "the release's Rust targets, zig and cargo-zigbuild, fetched in the background while the Go builds run"
+scripts/build-static.sh --tools amd64 arm64 darwin-arm64 darwin-amd64 windows-amd64 &
+release_tools=$!
+
 step "control plane and node (etcd, kube-apiserver, kube-controller-manager, kubectl, kubelet, kube-scheduler, kube-proxy, pause from Go modules)"
 timed "control plane and node binaries" tests/controlplane/build.sh
 
@@ -95,6 +99,8 @@ scripts/scan.sh "$helm_bin"
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
+
+wait "$release_tools"
 
 step "tests: the build, then three lanes: [node_lane] the node tests, [release_lane] the release's, [other_lane] every other target"
 cargo test --locked --all-targets --no-run
