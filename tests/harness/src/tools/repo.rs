@@ -22,9 +22,23 @@ pub fn script(path: &str) -> PathBuf {
 
 /// As [`script`], with arguments.
 pub fn script_with(path: &str, args: &[&str]) -> PathBuf {
-    let out = Command::new("bash")
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo().join(path)).args(args);
+    finish(path, cmd)
+}
+
+/// As [`script_with`], at the lowest CPU priority (`nice -n 19`): for a long build that must
+/// only take what the tests running beside it leave.
+pub fn script_yielding(path: &str, args: &[&str]) -> PathBuf {
+    let mut cmd = Command::new("nice");
+    cmd.args(["-n", "19", "bash"])
         .arg(repo().join(path))
-        .args(args)
+        .args(args);
+    finish(path, cmd)
+}
+
+fn finish(path: &str, mut cmd: Command) -> PathBuf {
+    let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("running {path}: {e}"));
     assert!(
